@@ -1,0 +1,155 @@
+//! The command line: `logship [run] --config F`, `logship validate --config F`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::ComponentContext;
+use crate::telemetry::{Health, Metrics};
+use crate::topology;
+
+/// logship: ships container and file logs to Grafana Loki, losing nothing.
+#[derive(Debug, Parser)]
+#[command(name = "logship", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: ConfigArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline (the default).
+    Run(ConfigArg),
+    /// Check a config and exit 0 (valid) or 1 (invalid) without running anything.
+    Validate(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The pipeline config file.
+    #[arg(short, long, env = "LOGSHIP_CONFIG", default_value = "/etc/logship/logship.toml")]
+    config: PathBuf,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init();
+    match cli.command {
+        Some(Command::Validate(a)) => validate(&a.config),
+        Some(Command::Run(a)) => run(&a.config),
+        None => run(&cli.run.config),
+    }
+}
+
+fn load(path: &std::path::Path) -> Option<logship_config::LoadedConfig> {
+    match logship_config::load_file(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!(config = %path.display(), "{w}");
+            }
+            Some(loaded)
+        }
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            None
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match load(path) {
+        Some(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let Some(loaded) = load(path) else {
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("logship")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = loaded.config;
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::new(metrics.ready.clone()));
+        let base = ComponentContext {
+            id: Arc::from(""),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            shutdown: CancellationToken::new(),
+            drained: CancellationToken::new(),
+            data_dir: config.data_dir.clone(),
+        };
+        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+            tracing::error!(data_dir = %config.data_dir.display(), error = %e, "cannot create data_dir");
+            return ExitCode::FAILURE;
+        }
+        let running = match topology::start(&config, &base) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start pipeline");
+                return ExitCode::FAILURE;
+            }
+        };
+        let server_stop = CancellationToken::new();
+        let server = if config.telemetry.enabled {
+            match crate::telemetry::serve(config.telemetry.address, metrics, health, server_stop.clone()).await {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!(address = %config.telemetry.address, error = %e, "cannot serve telemetry");
+                    base.shutdown.cancel();
+                    base.drained.cancel();
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "logship started");
+        topology::run_until(running, &base, shutdown_signal()).await;
+        server_stop.cancel();
+        if let Some(h) = server {
+            let _ = h.await;
+        }
+        tracing::info!("logship stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,150 @@
+//! The file source: tails files matched by globs, follows rotation, and checkpoints only what
+//! the sinks acknowledged.
+//!
+//! One thread per source (the *file server*) owns every open file: it re-runs the globs,
+//! reads each file in turn up to a budget, splits and assembles lines, and hands chunks to the
+//! pipeline. Sending blocks when the pipeline is full, which stops reading: that is the
+//! backpressure. The pieces:
+//!
+//! - [`discovery`]: globs, and the inotify watcher that wakes the server early;
+//! - [`fingerprint`]: a file's content identity (hash of its first line);
+//! - [`registry`]: the known content streams and how a found path maps to one (rename,
+//!   copytruncate copy, inode reuse, checkpoint);
+//! - [`tailer`]: one open file: reading, truncation and rotation detection;
+//! - [`assemble`]: docker/CRI framing, partial lines, multiline records → events;
+//! - the checkpoint: `<data_dir>/<id>/checkpoints.json`, each stream's acknowledged offset.
+
+mod assemble;
+mod discovery;
+mod fingerprint;
+mod registry;
+mod server;
+mod tailer;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logship_config::schema::FileSourceConfig;
+use serde::{Deserialize, Serialize};
+
+pub use discovery::GlobError;
+
+use crate::checkpoints::{CheckpointError, CheckpointFile, spawn_writer};
+use crate::context::ComponentContext;
+use crate::topology::Fanout;
+use registry::{Registry, StoredStream};
+
+/// How often acknowledged offsets are written to disk while they change.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The file source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FileSourceError {
+    /// An include or exclude glob does not parse.
+    #[error(transparent)]
+    Glob(#[from] GlobError),
+    /// The multiline start pattern does not compile.
+    #[error("invalid multiline start_pattern: {0}")]
+    Multiline(#[from] regex::Error),
+    /// The state directory cannot be created or the checkpoint cannot be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The state directory cannot be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The reading thread could not be started or died.
+    #[error("file server thread failed: {0}")]
+    Thread(String),
+}
+
+/// The checkpoint file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CheckpointDoc {
+    version: u32,
+    streams: Vec<StoredStream>,
+}
+
+/// A configured file source, ready to run.
+pub struct FileSource {
+    config: FileSourceConfig,
+    ctx: ComponentContext,
+    registry: Arc<Mutex<Registry>>,
+    checkpoint: CheckpointFile,
+}
+
+impl FileSource {
+    /// Checks the config and loads the checkpoint.
+    pub fn new(config: &FileSourceConfig, ctx: ComponentContext) -> Result<Self, FileSourceError> {
+        discovery::Globs::new(&config.include, &config.exclude)?;
+        if let Some(m) = &config.multiline {
+            regex::bytes::Regex::new(&m.start_pattern)?;
+        }
+        std::fs::create_dir_all(&ctx.data_dir).map_err(|source| FileSourceError::DataDir {
+            path: ctx.data_dir.clone(),
+            source,
+        })?;
+        let checkpoint = CheckpointFile::new(&ctx.data_dir, "checkpoints.json");
+        let stored = match checkpoint.load::<CheckpointDoc>() {
+            Ok(Some(doc)) => doc.streams,
+            Ok(None) => Vec::new(),
+            Err(CheckpointError::Corrupt { path, source }) => {
+                // Starting over re-sends what was shipped (duplicates) but loses nothing.
+                tracing::error!(path = %path.display(), error = %source, "checkpoint is corrupt; moving it aside and reading files from the beginning");
+                let _ = std::fs::rename(&path, path.with_extension("json.corrupt"));
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            config: config.clone(),
+            registry: Arc::new(Mutex::new(Registry::from_checkpoint(stored))),
+            ctx,
+            checkpoint,
+        })
+    }
+
+    /// Tails files until `ctx.shutdown` is cancelled.
+    pub async fn run(self, out: Fanout) -> Result<(), FileSourceError> {
+        let registry = self.registry.clone();
+        let lag = self
+            .ctx
+            .metrics
+            .checkpoint_lag_bytes
+            .with_label_values(&[&self.ctx.id]);
+        let writer = spawn_writer(
+            self.checkpoint,
+            CHECKPOINT_INTERVAL,
+            self.ctx.drained.clone(),
+            self.ctx.metrics.clone(),
+            move || {
+                let (streams, lag_bytes) = registry
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .snapshot();
+                lag.set(i64::try_from(lag_bytes).unwrap_or(i64::MAX));
+                CheckpointDoc { version: 1, streams }
+            },
+        );
+        let server = server::FileServer::new(&self.config, self.ctx.clone(), self.registry, out)?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let handle = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name(format!("file-{}", self.ctx.id))
+            .spawn(move || {
+                server.run(&handle);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| FileSourceError::Thread(e.to_string()))?;
+        done_rx
+            .await
+            .map_err(|_| FileSourceError::Thread("the file server thread panicked".into()))?;
+        // The checkpoint writer makes its last write once the sinks have drained.
+        let _ = writer.await;
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Every metric the agent exports, registered once in one [`Metrics`] value.
+//!
+//! Components resolve their label values when they are built ([`Metrics::component`]), so the
+//! hot path only increments atomics.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The agent's metric families. Cheap to share behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    /// Lines a component took in.
+    pub received_events: IntCounterVec,
+    /// Line bytes a component took in.
+    pub received_bytes: IntCounterVec,
+    /// Lines a component passed on (sinks: delivered).
+    pub sent_events: IntCounterVec,
+    /// Line bytes a component passed on (sinks: delivered, uncompressed).
+    pub sent_bytes: IntCounterVec,
+    /// Lines given up on, by reason (`filtered`, `loki_rejected`, ...).
+    pub discarded_events: IntCounterVec,
+    /// Lines cut to `max_line_bytes`.
+    pub truncated_lines: IntCounterVec,
+    /// Lines that were not valid for their parser and shipped raw.
+    pub parse_errors: IntCounterVec,
+    /// Loki push requests by HTTP status (or `error` for no answer).
+    pub loki_requests: IntCounterVec,
+    /// Loki push request latency.
+    pub loki_request_duration: HistogramVec,
+    /// Retried Loki pushes by reason.
+    pub loki_retries: IntCounterVec,
+    /// Push requests in flight.
+    pub loki_inflight: IntGaugeVec,
+    /// Compressed bytes sent to Loki.
+    pub loki_sent_bytes: IntCounterVec,
+    /// Labels whose value collapsed into the overflow value.
+    pub label_overflow: IntCounterVec,
+    /// Bytes read from a source but not yet acknowledged by every sink.
+    pub checkpoint_lag_bytes: IntGaugeVec,
+    /// Checkpoint files written.
+    pub checkpoints_written: IntCounter,
+    /// Checkpoint writes that failed (disk full, permissions).
+    pub checkpoint_errors: IntCounter,
+    /// Files being tailed.
+    pub files_watched: IntGaugeVec,
+    /// Files that could not be opened or read.
+    pub file_errors: IntCounterVec,
+    /// Containers being followed.
+    pub containers_watched: IntGaugeVec,
+    /// Lines read per container.
+    pub container_lines: IntCounterVec,
+    /// Reconnections to the Docker daemon.
+    pub docker_reconnects: IntCounterVec,
+    /// Docker API calls that failed.
+    pub docker_api_errors: IntCounterVec,
+    /// 1 while the agent is ready (every sink can deliver), else 0.
+    pub ready: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    g
+}
+
+impl Metrics {
+    /// Registers every family in a fresh registry. Panics only on a programming error (a
+    /// malformed or duplicate metric name), never on input.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let c = |name: &str, help: &str, labels: &[&str]| counter(&r, name, help, labels);
+        let g = |name: &str, help: &str, labels: &[&str]| gauge(&r, name, help, labels);
+        let comp = &["component"];
+        let loki_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "logship_loki_request_duration_seconds",
+                "Latency of Loki push requests.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            comp,
+        )
+        .unwrap_or_else(|e| panic!("histogram is malformed: {e}"));
+        r.register(Box::new(loki_request_duration.clone()))
+            .unwrap_or_else(|e| panic!("histogram registered twice: {e}"));
+        let checkpoints_written = IntCounter::new(
+            "logship_checkpoints_written_total",
+            "Checkpoint files written.",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let checkpoint_errors = IntCounter::new(
+            "logship_checkpoint_errors_total",
+            "Checkpoint writes that failed.",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ready = IntGauge::new(
+            "logship_ready",
+            "1 while every sink can deliver, else 0.",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for m in [
+            Box::new(checkpoints_written.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(checkpoint_errors.clone()),
+            Box::new(ready.clone()),
+        ] {
+            r.register(m).unwrap_or_else(|e| panic!("{e}"));
+        }
+        Self {
+            received_events: c(
+                "logship_component_received_events_total",
+                "Lines a component took in.",
+                comp,
+            ),
+            received_bytes: c(
+                "logship_component_received_bytes_total",
+                "Line bytes a component took in.",
+                comp,
+            ),
+            sent_events: c(
+                "logship_component_sent_events_total",
+                "Lines a component passed on; for sinks, lines delivered.",
+                comp,
+            ),
+            sent_bytes: c(
+                "logship_component_sent_bytes_total",
+                "Line bytes a component passed on; for sinks, delivered (uncompressed).",
+                comp,
+            ),
+            discarded_events: c(
+                "logship_component_discarded_events_total",
+                "Lines given up on, by reason.",
+                &["component", "reason"],
+            ),
+            truncated_lines: c(
+                "logship_source_truncated_lines_total",
+                "Lines cut to max_line_bytes.",
+                comp,
+            ),
+            parse_errors: c(
+                "logship_transform_parse_errors_total",
+                "Lines that did not parse and shipped unchanged.",
+                comp,
+            ),
+            loki_requests: c(
+                "logship_loki_requests_total",
+                "Loki push requests by HTTP status, or 'error' when there was no answer.",
+                &["component", "status"],
+            ),
+            loki_request_duration,
+            loki_retries: c(
+                "logship_loki_retries_total",
+                "Loki pushes retried, by reason.",
+                &["component", "reason"],
+            ),
+            loki_inflight: g(
+                "logship_loki_inflight_requests",
+                "Loki push requests in flight.",
+                comp,
+            ),
+            loki_sent_bytes: c(
+                "logship_loki_sent_bytes_total",
+                "Request body bytes (compressed) sent to Loki.",
+                comp,
+            ),
+            label_overflow: c(
+                "logship_label_cardinality_overflow_total",
+                "Lines whose label value collapsed into the overflow value.",
+                &["component", "label"],
+            ),
+            checkpoint_lag_bytes: g(
+                "logship_checkpoint_lag_bytes",
+                "Bytes read from a source but not yet acknowledged by its sinks.",
+                comp,
+            ),
+            checkpoints_written,
+            checkpoint_errors,
+            files_watched: g("logship_files_watched", "Files being tailed.", comp),
+            file_errors: c(
+                "logship_file_errors_total",
+                "Files that could not be opened or read.",
+                comp,
+            ),
+            containers_watched: g(
+                "logship_containers_watched",
+                "Containers being followed.",
+                comp,
+            ),
+            container_lines: c(
+                "logship_container_lines_total",
+                "Lines read per container.",
+                &["component", "container"],
+            ),
+            docker_reconnects: c(
+                "logship_docker_reconnects_total",
+                "Reconnections to the Docker daemon.",
+                comp,
+            ),
+            docker_api_errors: c(
+                "logship_docker_api_errors_total",
+                "Docker API calls that failed.",
+                comp,
+            ),
+            ready,
+            registry: r,
+        }
+    }
+
+    /// Pre-resolved counters for one component.
+    pub fn component(&self, id: &str) -> ComponentMetrics {
+        ComponentMetrics {
+            received_events: self.received_events.with_label_values(&[id]),
+            received_bytes: self.received_bytes.with_label_values(&[id]),
+            sent_events: self.sent_events.with_label_values(&[id]),
+            sent_bytes: self.sent_bytes.with_label_values(&[id]),
+        }
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// A histogram handle for one component's Loki requests.
+    pub fn loki_latency(&self, id: &str) -> Histogram {
+        self.loki_request_duration.with_label_values(&[id])
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The four counters every component updates, resolved for its id.
+#[derive(Clone)]
+pub struct ComponentMetrics {
+    /// Lines taken in.
+    pub received_events: IntCounter,
+    /// Line bytes taken in.
+    pub received_bytes: IntCounter,
+    /// Lines passed on or delivered.
+    pub sent_events: IntCounter,
+    /// Line bytes passed on or delivered.
+    pub sent_bytes: IntCounter,
+}

@@ -1,0 +1,46 @@
+//! JSON lines: a borrowing, partial parse that reads only the named fields.
+
+use logship_parsers::json::{FieldSet, JsonValue};
+
+use super::fields::{FieldExtractor, FieldValue, slice_or_lossy};
+
+/// Finds named (optionally dotted, `span.trace_id`) fields of a JSON object line.
+pub struct JsonExtractor {
+    fields: FieldSet,
+}
+
+impl JsonExtractor {
+    /// An extractor for `names`.
+    pub fn new(names: &[String]) -> Self {
+        let paths: Vec<&str> = names.iter().map(String::as_str).collect();
+        Self {
+            fields: FieldSet::new(&paths),
+        }
+    }
+}
+
+impl FieldExtractor for JsonExtractor {
+    fn extract(&mut self, line: &[u8], out: &mut [Option<FieldValue>]) -> bool {
+        let mut found: smallvec::SmallVec<[Option<JsonValue<'_>>; 8]> =
+            smallvec::smallvec![None; out.len()];
+        if self.fields.extract(line, &mut found).is_err() {
+            return false;
+        }
+        for (slot, value) in out.iter_mut().zip(found) {
+            *slot = value.map(|v| to_field(line, &v));
+        }
+        true
+    }
+}
+
+fn to_field(line: &[u8], value: &JsonValue<'_>) -> FieldValue {
+    let borrowable = match value {
+        JsonValue::Str(s) => !s.has_escapes(),
+        JsonValue::Number(_) => true,
+        _ => false,
+    };
+    match value.range_in(line) {
+        Some(r) if borrowable => slice_or_lossy(line, r),
+        _ => FieldValue::Owned(value.as_text().into_owned()),
+    }
+}

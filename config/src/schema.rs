@@ -1,0 +1,588 @@
+//! The config schema: plain serde structs, one per component type.
+//!
+//! Every struct denies unknown keys, so a typo is an error that names its line and column
+//! instead of a silently ignored option. Defaults live in `default_*` functions next to the
+//! field they serve, so the reference in the README can be checked against one place.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A whole pipeline file: where state lives, the agent's own telemetry, and the component graph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for checkpoints. Created if missing.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The agent's own `/metrics`, `/health` and `/ready` endpoint, and its log output.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Components that read log lines, by id.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Components that extract labels and metadata or drop lines, by id.
+    #[serde(default)]
+    pub transforms: BTreeMap<String, TransformConfig>,
+    /// Components that deliver lines, by id.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/logship")
+}
+
+/// `[telemetry]`: where the agent serves its own metrics and health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Listen address for `/metrics`, `/health` and `/ready`. Loopback by default.
+    #[serde(default = "default_telemetry_address")]
+    pub address: SocketAddr,
+    /// Set to false to serve nothing (for example in a sidecar that has no port to spare).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            address: default_telemetry_address(),
+            enabled: true,
+        }
+    }
+}
+
+fn default_telemetry_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9598))
+}
+
+fn default_true() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+/// One `[sources.<id>]` table, chosen by its `type` key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// Tail files matched by globs.
+    File(FileSourceConfig),
+    /// Read lines from standard input (sidecars that pipe).
+    Stdin(StdinSourceConfig),
+    /// Follow container output through the Docker API.
+    Docker(DockerSourceConfig),
+}
+
+/// Where to start in a file first seen at start-up, when there is no checkpoint for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// From the first byte.
+    #[default]
+    Beginning,
+    /// From the current end: only lines written from now on. Files that appear later are
+    /// always read from the beginning, so nothing written after start-up is missed.
+    End,
+}
+
+/// How the raw lines of a file are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileDecoder {
+    /// Each line is a log line.
+    #[default]
+    None,
+    /// Docker's json-file driver: `{"log":"...","stream":"stdout","time":"..."}`; 16 KiB
+    /// partial lines are merged.
+    Docker,
+    /// CRI (`/var/log/pods`): `<time> <stream> <P|F> <line>`; namespace, pod and container
+    /// come from the path.
+    Cri,
+}
+
+/// `[sources.<id>.multiline]`: join continuation lines (stack traces) onto the line that
+/// starts a record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultilineConfig {
+    /// A regex that matches the first line of a record; lines that do not match are appended
+    /// to the record before them.
+    pub start_pattern: String,
+    /// Flush a record that has seen no new line for this long.
+    #[serde(default = "default_multiline_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Flush a record once it holds this many lines.
+    #[serde(default = "default_multiline_max_lines")]
+    pub max_lines: usize,
+}
+
+fn default_multiline_timeout_ms() -> u64 {
+    1000
+}
+
+fn default_multiline_max_lines() -> usize {
+    500
+}
+
+/// `type = "file"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Globs of files to tail. Rotated names may match too; they are recognised, not re-read.
+    pub include: Vec<String>,
+    /// Globs of files never to tail, applied after `include`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in files that exist at start-up and have no checkpoint.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Lines longer than this are truncated to it (and counted); the file keeps being tailed.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Optional multiline joining.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// How lines are framed on disk.
+    #[serde(default)]
+    pub decoder: FileDecoder,
+    /// Name of the label that carries the file's path; `""` for none.
+    #[serde(default = "default_filename_label")]
+    pub filename_label: String,
+    /// Static labels added to every line of this source.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// How often to re-run the globs, in addition to inotify wake-ups.
+    #[serde(default = "default_glob_interval_ms")]
+    pub glob_interval_ms: u64,
+}
+
+/// Loki's default `max_line_size` is 256 KB; a longer line would be rejected there anyway.
+fn default_max_line_bytes() -> usize {
+    256 * 1024
+}
+
+fn default_filename_label() -> String {
+    "filename".to_owned()
+}
+
+fn default_glob_interval_ms() -> u64 {
+    1000
+}
+
+/// `type = "stdin"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSourceConfig {
+    /// Lines longer than this are truncated to it (and counted).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Optional multiline joining.
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// Static labels added to every line of this source.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `type = "docker"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSourceConfig {
+    /// `unix:///var/run/docker.sock` by default; `DOCKER_HOST` is honoured when unset.
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// Container name prefixes to follow; empty follows all.
+    #[serde(default)]
+    pub include_containers: Vec<String>,
+    /// Container name prefixes never to follow; wins over `include_containers`.
+    #[serde(default)]
+    pub exclude_containers: Vec<String>,
+    /// Container label filters: `key` (present) or `key=value`. All must match.
+    #[serde(default)]
+    pub include_labels: Vec<String>,
+    /// Image name prefixes to follow; empty follows all.
+    #[serde(default)]
+    pub include_images: Vec<String>,
+    /// Loki label name → container attribute. Attributes: `container`, `container_id`,
+    /// `image`, `stream`, `compose_service`, `compose_project`, `label.<key>`.
+    #[serde(default = "default_docker_labels")]
+    pub labels: BTreeMap<String, String>,
+    /// Structured-metadata name → container attribute (same attributes as `labels`).
+    #[serde(default)]
+    pub structured_metadata: BTreeMap<String, String>,
+    /// Static labels added to every line of this source.
+    #[serde(default)]
+    pub static_labels: BTreeMap<String, String>,
+    /// Optional multiline joining (per container and stream).
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// Lines longer than this are truncated to it (and counted).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_docker_labels() -> BTreeMap<String, String> {
+    ["container", "stream", "compose_service", "compose_project"]
+        .into_iter()
+        .map(|k| (k.to_owned(), k.to_owned()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transforms
+
+/// One `[transforms.<id>]` table, chosen by its `type` key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TransformConfig {
+    /// Extract named fields from JSON lines.
+    Json(ExtractTransformConfig),
+    /// Extract `key=value` fields from logfmt lines.
+    Logfmt(ExtractTransformConfig),
+    /// Extract named captures of a regex (`pattern`).
+    Regex(ExtractTransformConfig),
+}
+
+impl TransformConfig {
+    /// The ids this transform reads from.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            TransformConfig::Json(c) | TransformConfig::Logfmt(c) | TransformConfig::Regex(c) => {
+                &c.inputs
+            }
+        }
+    }
+}
+
+/// What a field-extracting transform does with the fields it finds. Shared by `json`,
+/// `logfmt` and `regex`. The line itself is never changed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractTransformConfig {
+    /// Component ids whose lines this transform reads.
+    pub inputs: Vec<String>,
+    /// `regex` only (required there, an error elsewhere): a regex whose named captures,
+    /// `(?P<level>\w+)`, are the fields.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Loki label name → field name. A missing field adds no label.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Structured-metadata name → field name.
+    #[serde(default)]
+    pub structured_metadata: BTreeMap<String, String>,
+    /// Field that holds the line's time (RFC3339, RFC3339Nano, epoch s/ms/us/ns). When
+    /// missing or unparsable the time the line was read is kept.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Field name → values: a line whose field has one of these values is dropped (and
+    /// counted), for example `drop = { level = ["debug", "trace"] }`.
+    #[serde(default)]
+    pub drop: BTreeMap<String, Vec<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks
+
+/// One `[sinks.<id>]` table, chosen by its `type` key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// Push to Grafana Loki.
+    Loki(Box<LokiSinkConfig>),
+    /// Print lines to standard output, for trying things out.
+    Console(ConsoleSinkConfig),
+    /// Acknowledge and discard, for benchmarks.
+    Blackhole(BlackholeSinkConfig),
+}
+
+impl SinkConfig {
+    /// The ids this sink reads from.
+    pub fn inputs(&self) -> &[String] {
+        match self {
+            SinkConfig::Loki(c) => &c.inputs,
+            SinkConfig::Console(c) => &c.inputs,
+            SinkConfig::Blackhole(c) => &c.inputs,
+        }
+    }
+}
+
+/// Body encoding of a Loki push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LokiEncoding {
+    /// `application/x-protobuf`, raw (block) snappy: what Promtail sends and Loki prefers.
+    #[default]
+    Protobuf,
+    /// `application/json`, optionally gzip-compressed.
+    Json,
+}
+
+/// Compression of a JSON Loki push. Protobuf pushes are always raw snappy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LokiCompression {
+    /// `Content-Encoding: gzip`.
+    Gzip,
+    /// No compression.
+    None,
+    /// Raw snappy; the only choice for protobuf, and its implied default.
+    Snappy,
+}
+
+/// `type = "loki"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiSinkConfig {
+    /// Component ids whose lines this sink delivers.
+    pub inputs: Vec<String>,
+    /// Base URL of Loki, e.g. `http://127.0.0.1:3100`.
+    pub endpoint: String,
+    /// Push path appended to `endpoint`.
+    #[serde(default = "default_loki_path")]
+    pub path: String,
+    /// Static labels added to every stream.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Sent as `X-Scope-OrgID`.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Basic or bearer authentication.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// TLS settings for `https` endpoints.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Body encoding.
+    #[serde(default)]
+    pub encoding: LokiEncoding,
+    /// Body compression; only `gzip` or `none` with `encoding = "json"` (default `gzip`).
+    #[serde(default)]
+    pub compression: Option<LokiCompression>,
+    /// When a batch is sent.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Concurrency, timeouts and retries of push requests.
+    #[serde(default)]
+    pub request: RequestConfig,
+    /// Most distinct values one label may take; past it the value becomes
+    /// `cardinality_overflow_value` (counted and warned about).
+    #[serde(default = "default_label_cardinality_limit")]
+    pub label_cardinality_limit: usize,
+    /// The value a label collapses to once it has too many distinct values.
+    #[serde(default = "default_cardinality_overflow_value")]
+    pub cardinality_overflow_value: String,
+}
+
+fn default_loki_path() -> String {
+    "/loki/api/v1/push".to_owned()
+}
+
+fn default_label_cardinality_limit() -> usize {
+    500
+}
+
+fn default_cardinality_overflow_value() -> String {
+    "__overflow__".to_owned()
+}
+
+/// `[sinks.<id>.batch]`: a batch is sent when any bound is reached.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Uncompressed line bytes in one push.
+    #[serde(default = "default_batch_max_bytes")]
+    pub max_bytes: usize,
+    /// Lines in one push.
+    #[serde(default = "default_batch_max_events")]
+    pub max_events: usize,
+    /// Oldest line waits at most this long.
+    #[serde(default = "default_batch_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_batch_max_bytes(),
+            max_events: default_batch_max_events(),
+            timeout_ms: default_batch_timeout_ms(),
+        }
+    }
+}
+
+fn default_batch_max_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_batch_max_events() -> usize {
+    100_000
+}
+
+fn default_batch_timeout_ms() -> u64 {
+    1000
+}
+
+/// `[sinks.<id>.request]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestConfig {
+    /// Push requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// One request's deadline.
+    #[serde(default = "default_request_timeout_ms")]
+    pub timeout_ms: u64,
+    /// First retry delay bound; doubles per attempt (full jitter).
+    #[serde(default = "default_retry_initial_backoff_ms")]
+    pub retry_initial_backoff_ms: u64,
+    /// Largest retry delay bound.
+    #[serde(default = "default_retry_max_backoff_ms")]
+    pub retry_max_backoff_ms: u64,
+}
+
+impl Default for RequestConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            timeout_ms: default_request_timeout_ms(),
+            retry_initial_backoff_ms: default_retry_initial_backoff_ms(),
+            retry_max_backoff_ms: default_retry_max_backoff_ms(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_retry_initial_backoff_ms() -> u64 {
+    500
+}
+
+fn default_retry_max_backoff_ms() -> u64 {
+    60_000
+}
+
+/// `auth = { user = "...", password = "..." }` or `auth = { token = "..." }`; every secret may
+/// instead come from a file (`password_file`, `token_file`), and from the environment through
+/// `${VAR}`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Basic-auth user name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Basic-auth password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// File whose contents (trimmed) are the basic-auth password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Bearer token.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// File whose contents (trimmed) are the bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .field("password_file", &self.password_file)
+            .field("token", &self.token)
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call only where it is put on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `[sinks.<id>.tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of CA certificates to trust, in addition to the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (for mutual TLS).
+    #[serde(default)]
+    pub crt_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Skip server certificate verification. For tests only.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// How the console sink prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleFormat {
+    /// `{labels} line`, one line per event.
+    #[default]
+    Text,
+    /// One JSON object per event: timestamp, labels, structured metadata, line.
+    Json,
+}
+
+/// `type = "console"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSinkConfig {
+    /// Component ids whose lines this sink prints.
+    pub inputs: Vec<String>,
+    /// Output format.
+    #[serde(default)]
+    pub format: ConsoleFormat,
+}
+
+/// `type = "blackhole"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlackholeSinkConfig {
+    /// Component ids whose lines this sink discards.
+    pub inputs: Vec<String>,
+}
