@@ -3,6 +3,12 @@
 //! Every struct denies unknown keys, so a typo is an error that names its line and column
 //! instead of a silently ignored option. Defaults live in `default_*` functions next to the
 //! field they serve, so the reference in the README can be checked against one place.
+//!
+//! The `type`-tagged enums ([`SourceConfig`], [`TransformConfig`], [`SinkConfig`]) derive
+//! `Deserialize` and work with plain `toml::from_str`, but serde's internal tagging loses
+//! positions inside the table. [`crate::load_file`] and [`crate::load_str`] therefore decode
+//! each component by its `type` directly into the variant's struct, so an unknown key is
+//! reported at its own line and column.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -585,4 +591,20 @@ pub struct ConsoleSinkConfig {
 pub struct BlackholeSinkConfig {
     /// Component ids whose lines this sink discards.
     pub inputs: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_serde_also_rejects_unknown_keys_inside_a_component() {
+        let text = "[sources.app]\ntype = \"file\"\nincude = [\"/x\"]\n";
+        let err = toml::from_str::<Config>(text).unwrap_err();
+        assert!(err.message().contains("unknown field `incude`"), "{err}");
+
+        let ok = "[sources.app]\ntype = \"file\"\ninclude = [\"/x\"]\n";
+        let config = toml::from_str::<Config>(ok).unwrap();
+        assert!(matches!(config.sources["app"], SourceConfig::File(_)));
+    }
 }
