@@ -1,0 +1,128 @@
+//! The command line: `--version`, `validate` (exit 0/1, diagnostics with file, line and
+//! column, runs nothing), a bad config refused before anything starts, and `run`.
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use logship_tests::harness::{Agent, AgentOptions, logship_bin, run_cli};
+use logship_tests::logwriter::append_lines;
+use logship_tests::loki::LokiReceiver;
+use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::seqs::wait_for_seqs;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn version() {
+    let r = run_cli(&["--version"], T);
+    assert!(r.status.success(), "{r:?}");
+    assert!(r.stdout.contains("logship"), "{r:?}");
+    assert!(r.stdout.contains(env!("CARGO_PKG_VERSION")), "{r:?}");
+}
+
+#[test]
+fn validate_accepts_a_good_config_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=10).unwrap();
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, cfg.to_toml()).unwrap();
+    let r = run_cli(&["validate", "--config", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        loki.requests().is_empty(),
+        "validate must not ship anything"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", cfg.telemetry_port)).is_err(),
+        "validate must not serve telemetry"
+    );
+}
+
+/// A config with an unknown key; returns (file, 1-based line, 1-based column of the key).
+fn typo_config(dir: &std::path::Path) -> (std::path::PathBuf, usize, usize) {
+    let cfg = PipelineConfig::new(dir, "http://127.0.0.1:9").to_toml();
+    let mut lines: Vec<String> = cfg.lines().map(str::to_owned).collect();
+    let at = lines.iter().position(|l| l == "[sources.app]").unwrap() + 1;
+    lines.insert(at, "raed_from = \"end\"".to_owned());
+    let path = dir.join("typo.toml");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    (path, at + 1, 1)
+}
+
+#[test]
+fn validate_rejects_a_typo_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, line, col) = typo_config(dir.path());
+    let r = run_cli(&["validate", "--config", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let err = &r.stderr;
+    assert!(
+        err.contains(path.to_str().unwrap()),
+        "stderr must name the file: {err}"
+    );
+    assert!(err.contains("raed_from"), "stderr must name the key: {err}");
+    let has_line = err.contains(&format!(":{line}:")) || err.contains(&format!("line {line}"));
+    assert!(has_line, "stderr must name line {line}: {err}");
+    let has_col = err.contains(&format!(":{line}:{col}"))
+        || err.contains(&format!("column {col}"))
+        || err.contains(&format!("col {col}"));
+    assert!(has_col, "stderr must name column {col}: {err}");
+}
+
+#[test]
+fn bad_config_exits_1_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = typo_config(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap();
+    let port = logship_tests::harness::telemetry_addr(&text)
+        .unwrap()
+        .port();
+    let mut child = Command::new(logship_bin())
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + T;
+    let mut port_opened = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            port_opened = true;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("logship --config <bad> is still running after {T:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(!port_opened, "the telemetry port opened for a bad config");
+}
+
+#[test]
+fn run_subcommand_runs_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=10).unwrap();
+    let _agent = Agent::start_with(
+        &cfg.to_toml(),
+        dir.path(),
+        AgentOptions {
+            args: vec!["run".to_owned()],
+            ..AgentOptions::default()
+        },
+    );
+    let c = wait_for_seqs(&loki, 10, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+}

@@ -1,0 +1,278 @@
+//! The Loki sink against every way Loki fails: what is retried arrives (once, or with
+//! duplicates bounded by the one batch Loki may have stored), what Loki refused is counted
+//! and never re-sent, configuration errors keep the data and fail `/ready`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use logship_tests::harness::{Agent, wait_until};
+use logship_tests::logwriter::append_lines;
+use logship_tests::loki::{Fault, LokiReceiver, Mode};
+use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::seqs::{count_seqs, seq_of, wait_for_seqs};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    loki: LokiReceiver,
+    cfg: PipelineConfig,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    Setup { dir, loki, cfg }
+}
+
+impl Setup {
+    fn write(&self, n: u64) {
+        append_lines(&logs_dir(self.dir.path()).join("app.log"), 1..=n).unwrap();
+    }
+
+    fn start(&self) -> Agent {
+        Agent::start(&self.cfg.to_toml(), self.dir.path())
+    }
+
+    /// Waits for every line, lets late retries land, and returns the final counts.
+    fn settle(&self, n: u64, timeout: Duration) -> logship_tests::seqs::SeqCounts {
+        let c = wait_for_seqs(&self.loki, n, timeout);
+        assert!(c.missing.is_empty(), "not everything arrived: {c}");
+        std::thread::sleep(Duration::from_secs(1));
+        self.loki.with_entries(|e| count_seqs(e, n))
+    }
+}
+
+fn retries(agent: &Agent) -> f64 {
+    agent.metric("logship_loki_retries_total", &[("component", "loki")])
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let s = setup();
+    s.loki.push_fault(Fault::Status429 {
+        retry_after: Some(2),
+    });
+    s.write(200);
+    let _agent = s.start();
+    let c = s.settle(200, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    let reqs = s.loki.requests();
+    let first = reqs
+        .iter()
+        .find(|r| r.status == Some(429))
+        .expect("the 429 was served");
+    let retry = reqs
+        .iter()
+        .find(|r| r.received_at > first.received_at && r.lines_digest == first.lines_digest)
+        .expect("the rate-limited batch was retried");
+    let gap = retry.received_at - first.received_at;
+    println!("429 Retry-After: 2 → retried after {gap:?}");
+    assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
+    assert!(gap < Duration::from_secs(15), "retried only after {gap:?}");
+}
+
+#[test]
+fn status_429_without_retry_after_is_retried() {
+    let s = setup();
+    s.loki.push_faults([
+        Fault::Status429 { retry_after: None },
+        Fault::Status429 { retry_after: None },
+    ]);
+    s.write(300);
+    let agent = s.start();
+    let c = s.settle(300, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    assert!(retries(&agent) >= 2.0, "{}", agent.metrics());
+}
+
+#[test]
+fn status_500_is_retried_until_ok() {
+    let s = setup();
+    s.loki.push_faults(std::iter::repeat_n(Fault::Status500, 5));
+    s.write(500);
+    let agent = s.start();
+    let c = s.settle(500, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    let served_500 = s
+        .loki
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(500))
+        .count();
+    assert_eq!(served_500, 5);
+    assert!(retries(&agent) >= 5.0, "{}", agent.metrics());
+    assert!(wait_until(Duration::from_secs(5), || {
+        agent.metric(
+            "logship_loki_requests_total",
+            &[("component", "loki"), ("status", "500")],
+        ) == 5.0
+    }));
+}
+
+#[test]
+fn partial_400_is_not_retried_and_rejected_lines_are_counted() {
+    let s = setup();
+    s.loki.set_mode(Mode::Fault(Fault::Status400Partial {
+        reject_every_nth: 10,
+    }));
+    s.write(1000);
+    let agent = s.start();
+    assert!(
+        s.loki
+            .wait_for_accepted_or_rejected(1000, Duration::from_secs(30)),
+        "stored {} + rejected {}",
+        s.loki.count(),
+        s.loki.rejected().len()
+    );
+    // A retry would show up as more requests and more entries.
+    std::thread::sleep(Duration::from_secs(3));
+    let received = s.loki.entries();
+    let rejected = s.loki.rejected();
+    let c = count_seqs(&received, 1000);
+    let rejected_seqs: Vec<u64> = rejected
+        .iter()
+        .filter_map(|r| seq_of(&r.entry.line))
+        .collect();
+    let unique_rejected: HashSet<u64> = rejected_seqs.iter().copied().collect();
+    println!(
+        "400 partial: received {}, rejected {}, {c}",
+        received.len(),
+        rejected.len()
+    );
+    assert!(!rejected.is_empty());
+    assert_eq!(
+        unique_rejected.len(),
+        rejected_seqs.len(),
+        "a rejected line was re-sent"
+    );
+    assert_eq!(c.duplicates, 0, "{c}");
+    assert_eq!(received.len(), 1000 - rejected.len(), "{c}");
+    assert!(
+        c.missing.iter().all(|m| unique_rejected.contains(m)),
+        "lines lost that Loki never refused: {c}"
+    );
+    let discarded = || {
+        agent.metric(
+            "logship_component_discarded_events_total",
+            &[("component", "loki")],
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || discarded()
+            == rejected.len() as f64),
+        "discarded metric {} != rejected {}\n{}",
+        discarded(),
+        rejected.len(),
+        agent.metrics()
+    );
+}
+
+#[test]
+fn status_413_splits_the_batch() {
+    let s = setup();
+    const LIMIT: usize = 16 * 1024;
+    s.loki
+        .set_mode(Mode::Fault(Fault::Status413IfBodyOver(LIMIT)));
+    s.write(5000);
+    let _agent = s.start();
+    let c = s.settle(5000, Duration::from_secs(60));
+    assert!(c.is_exactly_once(), "{c}");
+    let reqs = s.loki.requests();
+    assert!(
+        reqs.iter().any(|r| r.status == Some(413)),
+        "no batch was over the limit"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|r| r.status == Some(204))
+            .all(|r| r.body_len <= LIMIT)
+    );
+}
+
+#[test]
+fn dropped_connections_are_retried() {
+    let s = setup();
+    s.loki
+        .push_faults(std::iter::repeat_n(Fault::DropConnection, 3));
+    s.write(500);
+    let agent = s.start();
+    let c = s.settle(500, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    let unanswered = s
+        .loki
+        .requests()
+        .iter()
+        .filter(|r| r.status.is_none())
+        .count();
+    assert_eq!(unanswered, 3);
+    assert!(retries(&agent) >= 3.0, "{}", agent.metrics());
+}
+
+#[test]
+fn slow_answer_beyond_the_timeout_is_retried() {
+    let mut s = setup();
+    s.cfg.request =
+        "timeout_ms = 1000, retry_initial_backoff_ms = 50, retry_max_backoff_ms = 1000".to_owned();
+    s.loki.push_fault(Fault::Delay(Duration::from_secs(3)));
+    s.write(500);
+    let _agent = s.start();
+    let c = s.settle(500, Duration::from_secs(30));
+    // The slow request may still have been stored after the agent gave up on it, as Loki
+    // would: its entries are the only possible duplicates.
+    let delayed_entries = s
+        .loki
+        .requests()
+        .iter()
+        .find(|r| matches!(r.fault, Some(Fault::Delay(_))))
+        .map_or(0, |r| r.entries);
+    println!("delay beyond timeout: {c}, delayed request held {delayed_entries} entries");
+    assert!(c.missing.is_empty(), "{c}");
+    assert!(c.duplicates <= delayed_entries, "{c}");
+}
+
+#[test]
+fn hung_request_times_out_and_is_retried() {
+    let mut s = setup();
+    s.cfg.request =
+        "timeout_ms = 1000, retry_initial_backoff_ms = 50, retry_max_backoff_ms = 1000".to_owned();
+    s.loki.push_fault(Fault::Hang);
+    s.write(500);
+    let _agent = s.start();
+    let c = s.settle(500, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+}
+
+fn config_error_keeps_data(fault: Fault, code: &str) {
+    let s = setup();
+    s.loki.set_mode(Mode::Fault(fault));
+    s.write(300);
+    let agent = s.start();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (status, body) = agent.ready();
+            status == 503 && body.contains(code)
+        }),
+        "/ready should be 503 naming {code}: {:?}",
+        agent.ready()
+    );
+    assert_eq!(agent.health().0, 200, "alive while not ready");
+    assert_eq!(s.loki.count(), 0);
+    s.loki.set_mode(Mode::Normal);
+    let c = s.settle(300, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    assert!(
+        wait_until(Duration::from_secs(10), || agent.ready().0 == 200),
+        "/ready should recover: {:?}",
+        agent.ready()
+    );
+}
+
+#[test]
+fn unauthorized_keeps_the_data_and_fails_ready() {
+    config_error_keeps_data(Fault::Status401, "401");
+}
+
+#[test]
+fn not_found_keeps_the_data_and_fails_ready() {
+    config_error_keeps_data(Fault::Status404, "404");
+}
