@@ -85,11 +85,12 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
         let ctx = ctx_for(id);
         let rx = receivers.remove(id.as_str()).ok_or_else(|| err(id, "no input channel"))?;
         let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match sink {
-            // PENDING(lead): sinks land from the sink work.
-            _ => {
-                let _ = (ctx, rx, sink);
-                return Err(err(id, "sink not available yet"));
+            SinkConfig::Loki(c) => {
+                let s = sinks::LokiSink::new(c, ctx).map_err(|e| err(id, e))?;
+                Box::pin(s.run(rx))
             }
+            SinkConfig::Console(c) => Box::pin(sinks::ConsoleSink::new(c, ctx).run(rx)),
+            SinkConfig::Blackhole(c) => Box::pin(sinks::BlackholeSink::new(c, ctx).run(rx)),
         };
         sink_tasks.push(task);
     }

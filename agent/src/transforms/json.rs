@@ -1,12 +1,14 @@
 //! JSON lines: a borrowing, partial parse that reads only the named fields.
 
-use logship_parsers::json::{FieldSet, JsonValue};
+use logship_parsers::json::{FieldRanges, FieldSet, JsonValue};
 
 use super::fields::{FieldExtractor, FieldValue, slice_or_lossy};
 
 /// Finds named (optionally dotted, `span.trace_id`) fields of a JSON object line.
 pub struct JsonExtractor {
     fields: FieldSet,
+    /// Reused for every line: offsets, not borrows, so it can outlive one line.
+    ranges: FieldRanges,
 }
 
 impl JsonExtractor {
@@ -15,19 +17,18 @@ impl JsonExtractor {
         let paths: Vec<&str> = names.iter().map(String::as_str).collect();
         Self {
             fields: FieldSet::new(&paths),
+            ranges: FieldRanges::new(),
         }
     }
 }
 
 impl FieldExtractor for JsonExtractor {
     fn extract(&mut self, line: &[u8], out: &mut [Option<FieldValue>]) -> bool {
-        let mut found: smallvec::SmallVec<[Option<JsonValue<'_>>; 8]> =
-            smallvec::smallvec![None; out.len()];
-        if self.fields.extract(line, &mut found).is_err() {
+        if self.fields.extract_ranges(line, &mut self.ranges).is_err() {
             return false;
         }
-        for (slot, value) in out.iter_mut().zip(found) {
-            *slot = value.map(|v| to_field(line, &v));
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = self.ranges.get(i, line).map(|v| to_field(line, &v));
         }
         true
     }

@@ -42,7 +42,6 @@ pub(super) struct Assembler {
     decoder: FileDecoder,
     lanes: [Lane; 2],
     labels: StreamLabels,
-    max_line_bytes: usize,
     /// Lines whose framing did not parse (shipped raw).
     pub decode_errors: u64,
     /// Lines cut to `max_line_bytes` while joining partial pieces.
@@ -81,7 +80,6 @@ impl Assembler {
             decoder,
             lanes: [lane()?, lane()?],
             labels,
-            max_line_bytes,
             decode_errors: 0,
             truncated: 0,
         })
@@ -189,16 +187,6 @@ impl Assembler {
                 }
             }
         }
-    }
-
-    /// True when lines are held back (a partial line or a multiline record).
-    pub(super) fn has_pending(&self) -> bool {
-        self.lanes.iter().any(|l| {
-            l.partial_start.is_some()
-                || l.multiline
-                    .as_ref()
-                    .is_some_and(|m| m.aggregator.pending_first_tag().is_some())
-        })
     }
 
     /// The offset up to which every line has been handed out, given that raw lines were

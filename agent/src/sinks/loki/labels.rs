@@ -1,0 +1,214 @@
+//! The stream labels the sink sends: the event's labels, checked by the cardinality guard,
+//! merged with the sink's static labels, and interned.
+//!
+//! Static labels win over event labels of the same name (as in Vector): they are what the
+//! operator wrote for this sink, e.g. `cluster = "prod"`, and must not be overridden by whatever
+//! a log line or container happens to carry. A stream that would end up with no label at all
+//! gets `agent="logship"`, because Loki rejects a stream without labels (as Vector does with
+//! `agent="vector"`).
+//!
+//! Merging builds a new [`LabelSet`] (allocations, a selector render), so it is done once per
+//! distinct incoming set and cached, keyed by the incoming set (its precomputed hash, then
+//! pointer equality): in steady state an event costs one map lookup, and the run loop skips even
+//! that while consecutive events share a set. Cached results are checked against the guard
+//! again every [`RECHECK_EVERY`], so values in use stay fresh in its LRU and a label that
+//! overflowed gets its real value back once there is room.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lru::LruCache;
+use prometheus::IntCounter;
+use smallvec::SmallVec;
+use tokio::time::Instant;
+
+use super::cardinality::{Admission, CardinalityGuard};
+use super::prehashed::PrehashedState;
+use crate::event::LabelSet;
+
+/// A cached merge is re-checked against the cardinality guard after this long.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// Distinct incoming label sets remembered; the least recently used is forgotten beyond this.
+const CACHE_CAPACITY: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
+
+/// The label given to a stream that would have none.
+const DEFAULT_LABEL: (&str, &str) = ("agent", "logship");
+
+/// The labels to send for one incoming label set.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The merged, guarded set.
+    pub labels: LabelSet,
+    /// One counter per label that collapsed to the overflow value; bump each per line.
+    pub overflow: Arc<[IntCounter]>,
+    checked_at: Instant,
+}
+
+impl Resolved {
+    /// Counts one line under every label that overflowed.
+    #[inline]
+    pub fn count_line(&self) {
+        for counter in self.overflow.iter() {
+            counter.inc();
+        }
+    }
+}
+
+/// Merges, guards and interns label sets. See the module docs.
+pub struct StreamLabeler {
+    static_pairs: Vec<(Arc<str>, Arc<str>)>,
+    overflow_value: Arc<str>,
+    guard: CardinalityGuard,
+    cache: LruCache<LabelSet, Resolved, PrehashedState>,
+}
+
+impl std::fmt::Debug for StreamLabeler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLabeler")
+            .field("static_pairs", &self.static_pairs)
+            .field("overflow_value", &self.overflow_value)
+            .field("cached", &self.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamLabeler {
+    /// A labeler adding `static_labels`, collapsing guarded values to `overflow_value`.
+    pub fn new(
+        static_labels: &BTreeMap<String, String>,
+        overflow_value: &str,
+        guard: CardinalityGuard,
+    ) -> Self {
+        Self {
+            static_pairs: static_labels
+                .iter()
+                .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
+                .collect(),
+            overflow_value: Arc::from(overflow_value),
+            guard,
+            cache: LruCache::with_hasher(CACHE_CAPACITY, PrehashedState),
+        }
+    }
+
+    /// The labels to send for events labelled `labels`, as of `now`.
+    pub fn resolve(&mut self, labels: &LabelSet, now: Instant) -> Resolved {
+        if let Some(hit) = self.cache.get(labels)
+            && now.saturating_duration_since(hit.checked_at) < RECHECK_EVERY
+        {
+            return hit.clone();
+        }
+        let resolved = self.merge(labels, now);
+        self.cache.put(labels.clone(), resolved.clone());
+        resolved
+    }
+
+    fn merge(&mut self, labels: &LabelSet, now: Instant) -> Resolved {
+        let mut pairs: SmallVec<[(Arc<str>, Arc<str>); 12]> = SmallVec::new();
+        let mut overflow = Vec::new();
+        for (name, value) in labels.pairs() {
+            if self.static_pairs.iter().any(|(k, _)| k == name) {
+                continue; // static wins; the event's value never reaches Loki
+            }
+            match self.guard.check(name, value, now) {
+                Admission::Admitted => pairs.push((name.clone(), value.clone())),
+                Admission::Overflow(counter) => {
+                    pairs.push((name.clone(), self.overflow_value.clone()));
+                    overflow.push(counter);
+                }
+            }
+        }
+        pairs.extend(self.static_pairs.iter().cloned());
+        if pairs.is_empty() {
+            pairs.push((Arc::from(DEFAULT_LABEL.0), Arc::from(DEFAULT_LABEL.1)));
+        }
+        Resolved {
+            labels: LabelSet::new(pairs),
+            overflow: overflow.into(),
+            checked_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Metrics;
+
+    fn labeler(statics: &[(&str, &str)], limit: usize) -> (StreamLabeler, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let guard = CardinalityGuard::new(
+            NonZeroUsize::new(limit).unwrap(),
+            Arc::from("loki"),
+            metrics.label_overflow.clone(),
+        );
+        let statics = statics
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (StreamLabeler::new(&statics, "__overflow__", guard), metrics)
+    }
+
+    #[test]
+    fn static_labels_win() {
+        let (mut l, _) = labeler(&[("env", "prod"), ("cluster", "eu")], 10);
+        let event = LabelSet::new([("env", "dev"), ("service", "api")]);
+        let r = l.resolve(&event, Instant::now());
+        assert_eq!(
+            r.labels.selector(),
+            r#"{cluster="eu", env="prod", service="api"}"#
+        );
+        assert!(r.overflow.is_empty());
+    }
+
+    #[test]
+    fn empty_sets_get_a_default_label() {
+        let (mut l, _) = labeler(&[], 10);
+        let r = l.resolve(&LabelSet::empty(), Instant::now());
+        assert_eq!(r.labels.selector(), r#"{agent="logship"}"#);
+    }
+
+    #[test]
+    fn merges_are_cached_until_recheck() {
+        let (mut l, _) = labeler(&[("env", "prod")], 10);
+        let event = LabelSet::new([("service", "api")]);
+        let now = Instant::now();
+        let a = l.resolve(&event, now);
+        let b = l.resolve(&event, now + Duration::from_secs(1));
+        assert!(a.labels.ptr_eq(&b.labels), "cache hit returns the same set");
+        let c = l.resolve(&event, now + RECHECK_EVERY);
+        assert!(!a.labels.ptr_eq(&c.labels), "stale entry is merged again");
+        assert_eq!(a.labels, c.labels);
+    }
+
+    #[test]
+    fn overflowing_values_collapse_and_count() {
+        let (mut l, metrics) = labeler(&[("env", "prod")], 2);
+        let now = Instant::now();
+        let mut selectors = Vec::new();
+        for pod in ["a", "b", "c", "d"] {
+            let r = l.resolve(&LabelSet::new([("pod", pod), ("env", pod)]), now);
+            r.count_line();
+            selectors.push(r.labels.selector().to_owned());
+        }
+        assert_eq!(selectors[0], r#"{env="prod", pod="a"}"#);
+        assert_eq!(selectors[1], r#"{env="prod", pod="b"}"#);
+        assert_eq!(selectors[2], r#"{env="prod", pod="__overflow__"}"#);
+        assert_eq!(selectors[3], selectors[2]);
+        let counted = metrics
+            .label_overflow
+            .with_label_values(&["loki", "pod"])
+            .get();
+        assert_eq!(counted, 2);
+        // `env` is static: the guard never saw the event's four values.
+        assert_eq!(
+            metrics
+                .label_overflow
+                .with_label_values(&["loki", "env"])
+                .get(),
+            0
+        );
+    }
+}

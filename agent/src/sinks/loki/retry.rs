@@ -1,0 +1,242 @@
+//! What an answer from Loki means for the batch, and how long to wait before trying again.
+//!
+//! | Answer | Verdict |
+//! |---|---|
+//! | 2xx (204 normally) | delivered |
+//! | 260 (Loki's `block_ingestion_status_code`) | Loki dropped it on purpose and asks not to retry: settled, counted as discarded (`loki_blocked`) |
+//! | 429, 5xx except 501, 408, timeouts, connection errors | retried with backoff, forever |
+//! | 401, 403, 407 | configuration (credentials, tenant): kept, retried with backoff, agent marked unready |
+//! | 404, 405, 501, 3xx left after redirects | configuration (endpoint or path): same |
+//! | 413 | split in halves; one entry alone that is still too large is discarded (`too_large`) |
+//! | 400, 422, any other 4xx | never retried: Loki stored the valid part; counted as discarded (`loki_rejected`) |
+//!
+//! 501 is not retried as a server error: Loki never answers it on its push path, so it means the
+//! URL reaches something else; like 404 it needs an operator, and like 404 the data is kept.
+//!
+//! Backoff is exponential with full jitter: attempt `n` waits a uniformly random time in
+//! `[0, min(max, initial × 2^n)]`, which spreads many agents hitting one recovering Loki.
+//! A `Retry-After` header (seconds or HTTP-date), when present, replaces the random wait, capped
+//! at `retry_max_backoff_ms` so that a wrong header cannot park the sink for hours; the
+//! operator's `retry_max_backoff_ms` is the longest the sink ever waits between attempts.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+
+/// Why a push is tried again; the `reason` label of `loki_retries`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    /// 429: Loki's ingestion or stream limits.
+    RateLimited,
+    /// 5xx or 408.
+    ServerError,
+    /// No answer within `request.timeout_ms`.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    Connection,
+    /// 401, 403, 407: credentials or tenant.
+    Unauthorized,
+    /// 404, 405, 501, unfollowed 3xx: the endpoint or path is wrong.
+    WrongEndpoint,
+}
+
+impl RetryReason {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Unauthorized => "unauthorized",
+            Self::WrongEndpoint => "wrong_endpoint",
+        }
+    }
+
+    /// True for answers that need an operator to fix the config.
+    pub fn is_config_error(self) -> bool {
+        matches!(self, Self::Unauthorized | Self::WrongEndpoint)
+    }
+}
+
+/// What to do with a batch after Loki answered with a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Stored.
+    Delivered,
+    /// 260: Loki is blocking ingestion for this tenant and asks clients not to retry.
+    Blocked,
+    /// 4xx that retrying cannot change: settle, count as discarded.
+    Rejected,
+    /// 413: split and send the halves.
+    TooLarge,
+    /// Try again later.
+    Retry(RetryReason),
+}
+
+/// Loki's default `block_ingestion_status_code`.
+const BLOCKED: u16 = 260;
+
+/// The verdict for an HTTP status. See the module table.
+pub fn classify(status: StatusCode) -> Verdict {
+    match status.as_u16() {
+        BLOCKED => Verdict::Blocked,
+        200..=299 => Verdict::Delivered,
+        413 => Verdict::TooLarge,
+        429 => Verdict::Retry(RetryReason::RateLimited),
+        408 => Verdict::Retry(RetryReason::ServerError),
+        401 | 403 | 407 => Verdict::Retry(RetryReason::Unauthorized),
+        404 | 405 | 501 => Verdict::Retry(RetryReason::WrongEndpoint),
+        500..=599 => Verdict::Retry(RetryReason::ServerError),
+        400..=499 => Verdict::Rejected,
+        // 1xx never reaches us; 3xx means redirects were exhausted or not followable.
+        _ => Verdict::Retry(RetryReason::WrongEndpoint),
+    }
+}
+
+/// Exponential backoff with full jitter for one batch. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// A backoff whose first bound is `initial` and whose bounds stop growing at `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+        }
+    }
+
+    /// The current upper bound: `min(max, initial × 2^attempt)`.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+
+    /// The wait before the next attempt: `retry_after` (capped at the maximum) when Loki
+    /// gave one, else a random fraction of the ceiling. Advances the attempt count.
+    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
+        self.next_delay_with(retry_after, rand::random::<f64>())
+    }
+
+    /// [`Backoff::next_delay`] with the random fraction `unit` in `[0, 1)` given.
+    pub fn next_delay_with(&mut self, retry_after: Option<Duration>, unit: f64) -> Duration {
+        let delay = match retry_after {
+            Some(wait) => wait.min(self.max),
+            None => self.ceiling().mul_f64(unit.clamp(0.0, 1.0)),
+        };
+        self.attempt = self.attempt.saturating_add(1);
+        delay
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP-date relative to `now`
+/// (a date in the past means no wait). Anything else is ignored.
+pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(n: u16) -> StatusCode {
+        StatusCode::from_u16(n).unwrap()
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        assert_eq!(classify(code(204)), Verdict::Delivered);
+        assert_eq!(classify(code(200)), Verdict::Delivered);
+        assert_eq!(classify(code(260)), Verdict::Blocked);
+        assert_eq!(classify(code(400)), Verdict::Rejected);
+        assert_eq!(classify(code(422)), Verdict::Rejected);
+        assert_eq!(classify(code(413)), Verdict::TooLarge);
+        assert_eq!(
+            classify(code(429)),
+            Verdict::Retry(RetryReason::RateLimited)
+        );
+        for c in [500, 502, 503, 504, 408] {
+            assert_eq!(
+                classify(code(c)),
+                Verdict::Retry(RetryReason::ServerError),
+                "{c}"
+            );
+        }
+        for c in [401, 403, 407] {
+            assert_eq!(classify(code(c)), Verdict::Retry(RetryReason::Unauthorized));
+        }
+        for c in [404, 405, 501, 302] {
+            assert_eq!(
+                classify(code(c)),
+                Verdict::Retry(RetryReason::WrongEndpoint)
+            );
+        }
+        assert!(RetryReason::Unauthorized.is_config_error());
+        assert!(!RetryReason::RateLimited.is_config_error());
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_full_jitter() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(b.ceiling(), Duration::from_millis(100));
+        assert_eq!(b.next_delay_with(None, 0.5), Duration::from_millis(50));
+        assert_eq!(b.ceiling(), Duration::from_millis(200));
+        assert_eq!(b.next_delay_with(None, 0.0), Duration::ZERO);
+        assert_eq!(b.ceiling(), Duration::from_millis(400));
+        for _ in 0..100 {
+            b.next_delay_with(None, 0.3);
+        }
+        assert_eq!(b.ceiling(), Duration::from_secs(1), "capped, no overflow");
+        assert_eq!(b.next_delay_with(None, 1.0), Duration::from_secs(1));
+        for _ in 0..1000 {
+            let d = b.next_delay(None);
+            assert!(d <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_after_replaces_jitter_but_respects_the_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        assert_eq!(
+            b.next_delay_with(Some(Duration::from_secs(3)), 0.0),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            b.next_delay_with(Some(Duration::from_secs(3600)), 0.0),
+            Duration::from_secs(10)
+        );
+        assert_eq!(b.attempts(), 2);
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let p = |s: &str| parse_retry_after(&HeaderValue::from_str(s).unwrap(), now);
+        assert_eq!(p("120"), Some(Duration::from_secs(120)));
+        assert_eq!(p(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            p("Sun, 06 Nov 1994 08:50:07 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(p("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("soon"), None);
+        assert_eq!(p("-5"), None);
+    }
+}
