@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::Batch;
 use super::encode::BodyFormat;
+use super::rejection;
 use super::request::{LokiClient, PushResponse};
 use super::retry::{Backoff, RetryReason, Verdict, classify};
 use crate::telemetry::{ComponentMetrics, Health, Metrics};
@@ -81,6 +82,17 @@ impl Shared {
     }
 
     /// Counts a batch's events as given up on for `reason`, and settles it.
+    /// Settles a batch of which Loki stored all but `refused` entries (a 400 partial failure).
+    pub fn partially_discard(&self, batch: Batch, refused: u64, reason: &str) {
+        let stored = (batch.len() as u64).saturating_sub(refused);
+        self.metrics.component.sent_events.inc_by(stored);
+        self.metrics
+            .discarded
+            .with_label_values(&[&*self.id, reason])
+            .inc_by(refused);
+        batch.settle();
+    }
+
     pub fn discard(&self, batch: Batch, reason: &str) {
         self.metrics
             .discarded
@@ -198,7 +210,10 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
                         "Loki rejected (part of) a batch; it is not retried"
                     );
                 }
-                shared.discard(batch, "loki_rejected");
+                let total = batch.len() as u64;
+                let refused = rejection::ignored_entries(&response.body_text())
+                    .map_or(total, |n| n.min(total));
+                shared.partially_discard(batch, refused, "loki_rejected");
             }
             Outcome::TooLarge => match batch.split() {
                 Ok((first, second)) => {

@@ -37,6 +37,7 @@ pub mod encode_protobuf;
 pub mod error;
 pub mod labels;
 mod prehashed;
+mod rejection;
 pub mod request;
 pub mod retry;
 

@@ -15,14 +15,17 @@
 //!
 //! Backoff is exponential with full jitter: attempt `n` waits a uniformly random time in
 //! `[0, min(max, initial × 2^n)]`, which spreads many agents hitting one recovering Loki.
-//! A `Retry-After` header (seconds or HTTP-date), when present, replaces the random wait, capped
-//! at `retry_max_backoff_ms` so that a wrong header cannot park the sink for hours; the
-//! operator's `retry_max_backoff_ms` is the longest the sink ever waits between attempts.
+//! A `Retry-After` header (seconds or HTTP-date), when present, replaces the random wait: the
+//! server knows when it can take more, and answering earlier only earns another 429. It is
+//! capped at [`MAX_RETRY_AFTER`] so that a wrong header cannot park the sink for hours.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
+
+/// The longest `Retry-After` honoured; a longer one is treated as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// Why a push is tried again; the `reason` label of `loki_retries`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +122,7 @@ impl Backoff {
         self.initial.saturating_mul(factor).min(self.max)
     }
 
-    /// The wait before the next attempt: `retry_after` (capped at the maximum) when Loki
+    /// The wait before the next attempt: `retry_after` (capped at [`MAX_RETRY_AFTER`]) when Loki
     /// gave one, else a random fraction of the ceiling. Advances the attempt count.
     pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
         self.next_delay_with(retry_after, rand::random::<f64>())
@@ -128,7 +131,7 @@ impl Backoff {
     /// [`Backoff::next_delay`] with the random fraction `unit` in `[0, 1)` given.
     pub fn next_delay_with(&mut self, retry_after: Option<Duration>, unit: f64) -> Duration {
         let delay = match retry_after {
-            Some(wait) => wait.min(self.max),
+            Some(wait) => wait.min(MAX_RETRY_AFTER),
             None => self.ceiling().mul_f64(unit.clamp(0.0, 1.0)),
         };
         self.attempt = self.attempt.saturating_add(1);
@@ -212,15 +215,16 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_replaces_jitter_but_respects_the_cap() {
+    fn retry_after_replaces_jitter_up_to_its_own_cap() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         assert_eq!(
-            b.next_delay_with(Some(Duration::from_secs(3)), 0.0),
-            Duration::from_secs(3)
+            b.next_delay_with(Some(Duration::from_secs(30)), 0.0),
+            Duration::from_secs(30),
+            "the server's wait wins over the operator's max backoff"
         );
         assert_eq!(
             b.next_delay_with(Some(Duration::from_secs(3600)), 0.0),
-            Duration::from_secs(10)
+            MAX_RETRY_AFTER
         );
         assert_eq!(b.attempts(), 2);
     }
