@@ -6,7 +6,6 @@
 //! a token from an [`AckLedger`](crate::acks::AckLedger) and checkpoints the ledger's
 //! committed cursor.
 
+pub mod docker;
 pub mod file;
 pub mod stdin;
-
-pub mod docker;

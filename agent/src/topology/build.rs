@@ -123,10 +123,13 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
                     }
                 }));
             }
-            // PENDING(lead): the docker source lands from the docker work.
-            SourceConfig::Docker(_) => {
-                let _ = (ctx, out, name);
-                return Err(err(id, "docker source not available yet"));
+            SourceConfig::Docker(c) => {
+                let src = sources::docker::DockerSource::new(c, ctx).map_err(|e| err(id, e))?;
+                source_tasks.push(Box::pin(async move {
+                    if let Err(e) = src.run(out).await {
+                        tracing::error!(component = %name, error = %e, "source failed");
+                    }
+                }));
             }
         }
     }

@@ -28,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::Batch;
 use super::encode::BodyFormat;
-use super::rejection;
 use super::request::{LokiClient, PushResponse};
 use super::retry::{Backoff, RetryReason, Verdict, classify};
 use crate::telemetry::{ComponentMetrics, Health, Metrics};
@@ -211,8 +210,7 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
                     );
                 }
                 let total = batch.len() as u64;
-                let refused = rejection::ignored_entries(&response.body_text())
-                    .map_or(total, |n| n.min(total));
+                let refused = response.ignored.map_or(total, |n| n.min(total));
                 shared.partially_discard(batch, refused, "loki_rejected");
             }
             Outcome::TooLarge => match batch.split() {

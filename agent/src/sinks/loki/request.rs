@@ -18,6 +18,7 @@ use reqwest::{StatusCode, Url};
 use super::auth::Credentials;
 use super::encode::BodyFormat;
 use super::error::LokiSinkError;
+use super::rejection;
 use super::retry::parse_retry_after;
 
 /// Bytes of an error answer kept for the log.
@@ -25,6 +26,10 @@ pub const SNIPPET_BYTES: usize = 1024;
 
 /// Bytes of an answer read at most (so the connection can be reused), the rest is dropped.
 const DRAIN_BYTES: usize = 64 * 1024;
+
+/// Bytes of a 400 answer read at most: Loki lists every refused entry before each stream's
+/// `total ignored` count, so the whole answer is needed to know how much was refused.
+const REJECTION_BYTES: usize = 4 * 1024 * 1024;
 
 const TENANT_HEADER: HeaderName = HeaderName::from_static("x-scope-orgid");
 
@@ -37,6 +42,9 @@ pub struct PushResponse {
     pub retry_after: Option<Duration>,
     /// The first [`SNIPPET_BYTES`] of the body.
     pub body: Bytes,
+    /// For a 400: how many entries Loki says it ignored (its `total ignored: N` counts),
+    /// or `None` when the answer does not say or was too long to read whole.
+    pub ignored: Option<u64>,
 }
 
 impl PushResponse {
@@ -157,11 +165,21 @@ impl LokiClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = read_snippet(response).await;
+        let (body, ignored) = if status == StatusCode::BAD_REQUEST {
+            let (whole, complete) = read_body(response, REJECTION_BYTES).await;
+            let ignored = complete
+                .then(|| rejection::ignored_entries(&String::from_utf8_lossy(&whole)))
+                .flatten();
+            (whole.slice(..whole.len().min(SNIPPET_BYTES)), ignored)
+        } else {
+            let (whole, _) = read_body(response, DRAIN_BYTES).await;
+            (whole.slice(..whole.len().min(SNIPPET_BYTES)), None)
+        };
         Ok(PushResponse {
             status,
             retry_after,
             body,
+            ignored,
         })
     }
 
@@ -174,21 +192,24 @@ impl LokiClient {
     }
 }
 
-/// The first [`SNIPPET_BYTES`] of the body; reads on up to [`DRAIN_BYTES`] so that the
-/// connection goes back to the pool. A body that fails halfway keeps what arrived: the status
-/// is what counts.
-async fn read_snippet(mut response: reqwest::Response) -> Bytes {
-    let mut snippet = Vec::new();
-    let mut total = 0;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = SNIPPET_BYTES.saturating_sub(snippet.len());
-        snippet.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        total += chunk.len();
-        if total > DRAIN_BYTES {
-            break;
+/// The body, up to `limit` bytes, and whether that was all of it. Reading on (rather than
+/// dropping the answer) lets the connection go back to the pool. A body that fails halfway
+/// keeps what arrived: the status is what counts.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> (Bytes, bool) {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    return (Bytes::from(body), false);
+                }
+            }
+            Ok(None) => return (Bytes::from(body), true),
+            Err(_) => return (Bytes::from(body), false),
         }
     }
-    Bytes::from(snippet)
 }
 
 /// An error and its sources, `a: b: c`, for logs.
