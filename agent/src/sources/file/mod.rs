@@ -35,7 +35,7 @@ use crate::topology::Fanout;
 use registry::{Registry, StoredStream};
 
 /// How often acknowledged offsets are written to disk while they change.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The file source could not start.
 #[derive(Debug, thiserror::Error)]

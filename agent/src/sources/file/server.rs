@@ -288,7 +288,9 @@ impl FileServer {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
         }
         let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
-        if self.registry().is_attached(dev, ino) {
+        // A tailer may hold the file without a stream for a moment (truncated, waiting for
+        // its new first line), so ask the tailers, not only the registry.
+        if self.tailers.iter().any(|t| t.dev == dev && t.ino == ino) || self.registry().is_attached(dev, ino) {
             return Ok(());
         }
         let file = File::open(path)?;
