@@ -1,4 +1,57 @@
-//! The logship agent. (Overview written once the pipeline is assembled.)
+//! The logship agent: **sources read, transforms extract, sinks deliver, acknowledgements
+//! flow back.**
+//!
+//! - A *source* ([`sources`]) reads lines (files, stdin, Docker) and sends them downstream as
+//!   [`Chunk`](event::Chunk)s: a `Vec` of [`Event`](event::Event)s plus one
+//!   [`AckToken`](acks::AckToken). A source that can resume draws its tokens from an
+//!   [`AckLedger`](acks::AckLedger) and checkpoints ([`checkpoints`]) only the ledger's
+//!   committed cursor.
+//! - A *transform* ([`transforms`]) finds fields in each line (JSON, logfmt, regex) and turns
+//!   them into stream labels, structured metadata and the timestamp, or drops the line. The
+//!   line itself is never changed.
+//! - A *sink* ([`sinks`]) delivers events (to Loki, the console, nowhere) and settles each
+//!   chunk's token once its part is safe. Only then can the source's checkpoint move.
+//! - The [`topology`] connects components with bounded channels, so a slow sink stops the
+//!   sources from reading; [`telemetry`] serves `/metrics`, `/health` and `/ready`; [`cli`] is
+//!   the `logship` binary.
+//!
+//! One chunk's trip, by hand:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use logship_agent::acks::AckLedger;
+//! use logship_agent::context::ComponentContext;
+//! use logship_agent::event::{Chunk, Event, LabelSet};
+//! use logship_agent::transforms;
+//! use logship_config::schema::{ExtractTransformConfig, TransformConfig};
+//!
+//! // A source read one line ending at file offset 120 and emits it with a token.
+//! let ledger = AckLedger::new(0u64);
+//! let line = Bytes::from_static(br#"{"service":"order-api","level":"info","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#);
+//! let mut chunk = Chunk {
+//!     events: vec![Event::new(0, line, LabelSet::new([("job", "app")]))],
+//!     ack: ledger.token(120),
+//! };
+//!
+//! // A json transform takes `service` as a label and `trace_id` as structured metadata.
+//! let config = TransformConfig::Json(ExtractTransformConfig {
+//!     inputs: vec!["app".into()],
+//!     labels: [("service".to_string(), "service".to_string())].into(),
+//!     structured_metadata: [("trace_id".to_string(), "trace_id".to_string())].into(),
+//!     ..Default::default()
+//! });
+//! let ctx = ComponentContext::for_test("parse", std::env::temp_dir());
+//! let mut transform = transforms::build(&config, &ctx).unwrap();
+//! transform.apply(&mut chunk);
+//! let event = &chunk.events[0];
+//! assert_eq!(event.labels.selector(), r#"{job="app", service="order-api"}"#);
+//! assert_eq!(&event.metadata[0].1[..], b"4bf92f3577b34da6a3ce929d0e0e4736");
+//!
+//! // A sink delivered it; the acknowledgement flows back and the checkpoint may move.
+//! assert_eq!(ledger.committed(), 0);
+//! chunk.ack.delivered();
+//! assert_eq!(ledger.committed(), 120);
+//! ```
 
 pub mod acks;
 pub mod checkpoints;
