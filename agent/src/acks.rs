@@ -221,10 +221,10 @@ impl Clone for AckToken {
 
 impl Drop for AckToken {
     fn drop(&mut self) {
-        if !self.settled {
-            if let Some(shared) = &self.shared {
-                shared.failed.store(true, Ordering::Release);
-            }
+        if !self.settled
+            && let Some(shared) = &self.shared
+        {
+            shared.failed.store(true, Ordering::Release);
         }
     }
 }

@@ -32,7 +32,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct ConfigArg {
     /// The pipeline config file.
-    #[arg(short, long, env = "LOGSHIP_CONFIG", default_value = "/etc/logship/logship.toml")]
+    #[arg(
+        short,
+        long,
+        env = "LOGSHIP_CONFIG",
+        default_value = "/etc/logship/logship.toml"
+    )]
     config: PathBuf,
 }
 

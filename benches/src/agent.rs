@@ -13,7 +13,14 @@ pub fn release_binary() -> Result<PathBuf, String> {
     let bin = target.join("release").join("logship");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "logship-agent", "--bin", "logship"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "logship-agent",
+            "--bin",
+            "logship",
+        ])
         .current_dir(&root)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

@@ -37,7 +37,10 @@ pub struct StdinSource {
 
 impl StdinSource {
     /// Checks the config.
-    pub fn new(config: &StdinSourceConfig, ctx: ComponentContext) -> Result<Self, StdinSourceError> {
+    pub fn new(
+        config: &StdinSourceConfig,
+        ctx: ComponentContext,
+    ) -> Result<Self, StdinSourceError> {
         if let Some(m) = &config.multiline {
             regex::bytes::Regex::new(&m.start_pattern)?;
         }
@@ -55,10 +58,18 @@ impl StdinSource {
         let max = self.config.max_line_bytes;
         let labels = self.labels.clone();
         let mut multiline = match &self.config.multiline {
-            Some(m) => Some(MultilineAggregator::new(regex::bytes::Regex::new(&m.start_pattern)?, m.max_lines, max)),
+            Some(m) => Some(MultilineAggregator::new(
+                regex::bytes::Regex::new(&m.start_pattern)?,
+                m.max_lines,
+                max,
+            )),
             None => None,
         };
-        let truncated = self.ctx.metrics.truncated_lines.with_label_values(&[&self.ctx.id]);
+        let truncated = self
+            .ctx
+            .metrics
+            .truncated_lines
+            .with_label_values(&[&self.ctx.id]);
         std::thread::Builder::new()
             .name(format!("stdin-{}", self.ctx.id))
             .spawn(move || {

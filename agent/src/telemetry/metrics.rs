@@ -108,11 +108,8 @@ impl Metrics {
             "Checkpoint writes that failed.",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let ready = IntGauge::new(
-            "logship_ready",
-            "1 while every sink can deliver, else 0.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let ready = IntGauge::new("logship_ready", "1 while every sink can deliver, else 0.")
+            .unwrap_or_else(|e| panic!("{e}"));
         for m in [
             Box::new(checkpoints_written.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(checkpoint_errors.clone()),

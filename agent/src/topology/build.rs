@@ -83,7 +83,9 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
     let mut sink_tasks = Vec::new();
     for (id, sink) in &config.sinks {
         let ctx = ctx_for(id);
-        let rx = receivers.remove(id.as_str()).ok_or_else(|| err(id, "no input channel"))?;
+        let rx = receivers
+            .remove(id.as_str())
+            .ok_or_else(|| err(id, "no input channel"))?;
         let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match sink {
             SinkConfig::Loki(c) => {
                 let s = sinks::LokiSink::new(c, ctx).map_err(|e| err(id, e))?;
@@ -97,11 +99,14 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
     let mut transform_tasks = Vec::new();
     for (id, t) in &config.transforms {
         let ctx = ctx_for(id);
-        let rx = receivers.remove(id.as_str()).ok_or_else(|| err(id, "no input channel"))?;
+        let rx = receivers
+            .remove(id.as_str())
+            .ok_or_else(|| err(id, "no input channel"))?;
         let tr = transforms::build(t, &ctx).map_err(|e| err(id, e))?;
         transform_tasks.push(tr.run(rx, fanout(id)));
     }
-    let mut source_tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = Vec::new();
+    let mut source_tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+        Vec::new();
     for (id, s) in &config.sources {
         let ctx = ctx_for(id);
         let out = fanout(id);

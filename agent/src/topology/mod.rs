@@ -33,7 +33,9 @@ pub async fn run_until(
         while running.sinks.join_next().await.is_some() {}
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!("sinks did not finish within {SHUTDOWN_GRACE:?}; undelivered lines will be read again at the next start");
+        tracing::warn!(
+            "sinks did not finish within {SHUTDOWN_GRACE:?}; undelivered lines will be read again at the next start"
+        );
         running.sinks.abort_all();
         running.transforms.abort_all();
     }

@@ -106,12 +106,8 @@ impl ExtractTransform {
         if dropped > 0 {
             self.filtered.inc_by(dropped as u64);
         }
-        self.metrics
-            .sent_events
-            .inc_by(chunk.events.len() as u64);
-        self.metrics
-            .sent_bytes
-            .inc_by(chunk.line_bytes() as u64);
+        self.metrics.sent_events.inc_by(chunk.events.len() as u64);
+        self.metrics.sent_bytes.inc_by(chunk.line_bytes() as u64);
     }
 
     /// Returns false when the event is to be dropped.
@@ -149,13 +145,12 @@ impl ExtractTransform {
                 event.metadata.push((name.clone(), value));
             }
         }
-        if let Some(f) = self.timestamp {
-            if let Some(ts) = self.slots[f]
-                .as_ref()
-                .and_then(|v| parse_timestamp(v.text(line).as_bytes()))
-            {
-                event.timestamp_ns = ts;
-            }
+        if let Some(ts) = self
+            .timestamp
+            .and_then(|f| self.slots[f].as_ref())
+            .and_then(|v| parse_timestamp(v.text(line).as_bytes()))
+        {
+            event.timestamp_ns = ts;
         }
         true
     }
@@ -171,7 +166,10 @@ impl ExtractTransform {
     }
 }
 
-fn drop_rules(drop: &BTreeMap<String, Vec<String>>, names: &mut FieldNames) -> Vec<(usize, Vec<String>)> {
+fn drop_rules(
+    drop: &BTreeMap<String, Vec<String>>,
+    names: &mut FieldNames,
+) -> Vec<(usize, Vec<String>)> {
     drop.iter()
         .map(|(field, values)| (names.index(field), values.clone()))
         .collect()

@@ -16,8 +16,9 @@ impl FieldValue {
     /// The value as text, given the line it was found in.
     pub fn text<'a>(&'a self, line: &'a [u8]) -> &'a str {
         match self {
-            FieldValue::Slice(r) => std::str::from_utf8(line.get(r.clone()).unwrap_or_default())
-                .unwrap_or_default(),
+            FieldValue::Slice(r) => {
+                std::str::from_utf8(line.get(r.clone()).unwrap_or_default()).unwrap_or_default()
+            }
             FieldValue::Owned(s) => s,
         }
     }

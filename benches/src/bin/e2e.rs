@@ -84,16 +84,30 @@ labels = {{ job = "app", env = "bench" }}
     let usage = proc.usage();
     proc.terminate();
     if !done {
-        return Err(format!("only {} of {lines} lines arrived within 600 s", receiver.count()));
+        return Err(format!(
+            "only {} of {lines} lines arrived within 600 s",
+            receiver.count()
+        ));
     }
     let usage = usage.ok_or("could not read /proc for the agent")?;
     let secs = wall.as_secs_f64();
-    println!("e2e file -> json -> loki (protobuf+snappy), {lines} lines, {:.1} MB", bytes as f64 / 1e6);
+    println!(
+        "e2e file -> json -> loki (protobuf+snappy), {lines} lines, {:.1} MB",
+        bytes as f64 / 1e6
+    );
     println!("  wall          {secs:.2} s");
     println!("  lines/s       {:.0}", lines as f64 / secs);
     println!("  MB/s          {:.1}", bytes as f64 / 1e6 / secs);
-    println!("  cpu seconds   {:.2} (user {:.2}, sys {:.2})", usage.cpu_seconds(), usage.user, usage.system);
+    println!(
+        "  cpu seconds   {:.2} (user {:.2}, sys {:.2})",
+        usage.cpu_seconds(),
+        usage.user,
+        usage.system
+    );
     println!("  lines/cpu-s   {:.0}", lines as f64 / usage.cpu_seconds());
-    println!("  peak rss      {:.1} MiB", usage.peak_rss_kib as f64 / 1024.0);
+    println!(
+        "  peak rss      {:.1} MiB",
+        usage.peak_rss_kib as f64 / 1024.0
+    );
     Ok(())
 }

@@ -35,7 +35,10 @@ mod tests {
 
     #[test]
     fn unknown_body_says_nothing() {
-        assert_eq!(ignored_entries("error at least one valid stream is required"), None);
+        assert_eq!(
+            ignored_entries("error at least one valid stream is required"),
+            None
+        );
         assert_eq!(ignored_entries(""), None);
     }
 }

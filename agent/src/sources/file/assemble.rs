@@ -8,9 +8,9 @@ use bytes::Bytes;
 use logship_config::schema::{FileDecoder, MultilineConfig};
 use logship_parsers::cri::parse_cri;
 use logship_parsers::docker::parse_docker_json;
-use logship_parsers::stream::Stream;
 use logship_parsers::multiline::MultilineAggregator;
 use logship_parsers::partial::PartialMerger;
+use logship_parsers::stream::Stream;
 
 use crate::event::{Event, LabelSet};
 
@@ -119,7 +119,15 @@ impl Assembler {
     }
 
     /// A piece of a line that may continue in the next raw line (`partial`).
-    fn piece(&mut self, lane: usize, log: Bytes, partial: bool, time: i64, start: u64, out: &mut Vec<Event>) {
+    fn piece(
+        &mut self,
+        lane: usize,
+        log: Bytes,
+        partial: bool,
+        time: i64,
+        start: u64,
+        out: &mut Vec<Event>,
+    ) {
         let l = &mut self.lanes[lane];
         if !partial && l.partial_start.is_none() {
             self.emit(lane, log, time, start, out);
@@ -140,7 +148,11 @@ impl Assembler {
     }
 
     fn emit(&mut self, lane: usize, line: Bytes, time: i64, start: u64, out: &mut Vec<Event>) {
-        let labels = if lane == 0 { &self.labels.stdout } else { &self.labels.stderr };
+        let labels = if lane == 0 {
+            &self.labels.stdout
+        } else {
+            &self.labels.stderr
+        };
         let l = &mut self.lanes[lane];
         match &mut l.multiline {
             None => out.push(Event::new(time, line, labels.clone())),
@@ -162,13 +174,16 @@ impl Assembler {
     pub(super) fn flush_stale(&mut self, out: &mut Vec<Event>) {
         let now = Instant::now();
         for (i, l) in self.lanes.iter_mut().enumerate() {
-            if let Some(m) = &mut l.multiline {
-                if now.duration_since(m.last_push) >= m.timeout {
-                    if let Some(record) = m.aggregator.flush() {
-                        let labels = if i == 0 { &self.labels.stdout } else { &self.labels.stderr };
-                        out.push(Event::new(m.record_time, record.line, labels.clone()));
-                    }
-                }
+            if let Some(m) = &mut l.multiline
+                && now.duration_since(m.last_push) >= m.timeout
+                && let Some(record) = m.aggregator.flush()
+            {
+                let labels = if i == 0 {
+                    &self.labels.stdout
+                } else {
+                    &self.labels.stderr
+                };
+                out.push(Event::new(m.record_time, record.line, labels.clone()));
             }
         }
     }
@@ -176,15 +191,19 @@ impl Assembler {
     /// Flushes everything pending (the file is being closed for good).
     pub(super) fn flush_all(&mut self, out: &mut Vec<Event>) {
         for (i, l) in self.lanes.iter_mut().enumerate() {
-            let labels = if i == 0 { &self.labels.stdout } else { &self.labels.stderr };
+            let labels = if i == 0 {
+                &self.labels.stdout
+            } else {
+                &self.labels.stderr
+            };
             if let Some(merged) = l.partial.flush() {
                 l.partial_start = None;
                 out.push(Event::new(l.partial_time, merged.line, labels.clone()));
             }
-            if let Some(m) = &mut l.multiline {
-                if let Some(record) = m.aggregator.flush() {
-                    out.push(Event::new(m.record_time, record.line, labels.clone()));
-                }
+            if let Some(m) = &mut l.multiline
+                && let Some(record) = m.aggregator.flush()
+            {
+                out.push(Event::new(m.record_time, record.line, labels.clone()));
             }
         }
     }
@@ -197,7 +216,11 @@ impl Assembler {
             if let Some(s) = l.partial_start {
                 cursor = cursor.min(s);
             }
-            if let Some(s) = l.multiline.as_ref().and_then(|m| m.aggregator.pending_first_tag()) {
+            if let Some(s) = l
+                .multiline
+                .as_ref()
+                .and_then(|m| m.aggregator.pending_first_tag())
+            {
                 cursor = cursor.min(s);
             }
         }

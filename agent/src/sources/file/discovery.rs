@@ -50,7 +50,9 @@ impl Globs {
     pub(super) fn scan(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for pattern in &self.include {
-            let Ok(paths) = glob::glob(pattern) else { continue };
+            let Ok(paths) = glob::glob(pattern) else {
+                continue;
+            };
             for path in paths.flatten() {
                 if !self.exclude.iter().any(|e| e.matches_path(&path)) {
                     out.push(path);
@@ -97,16 +99,17 @@ impl Globs {
 /// Returns `None` (polling only) when the watcher cannot start; roots that do not exist yet
 /// are picked up by polling.
 pub(super) fn watch(globs: &Globs, wake: SyncSender<()>) -> Option<RecommendedWatcher> {
-    let mut watcher = match notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        // A full channel already holds a wake-up; dropping this one loses nothing.
-        let _ = wake.try_send(());
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "inotify unavailable; falling back to polling");
-            return None;
-        }
-    };
+    let mut watcher =
+        match notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+            // A full channel already holds a wake-up; dropping this one loses nothing.
+            let _ = wake.try_send(());
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "inotify unavailable; falling back to polling");
+                return None;
+            }
+        };
     for (root, mode) in globs.watch_roots() {
         if let Err(e) = watcher.watch(&root, mode) {
             tracing::debug!(root = %root.display(), error = %e, "not watching directory; polling covers it");
@@ -131,9 +134,18 @@ mod tests {
         )
         .unwrap();
         let roots = g.watch_roots();
-        assert_eq!(roots[0], (PathBuf::from("/var/log/app"), RecursiveMode::NonRecursive));
-        assert_eq!(roots[1], (PathBuf::from("/var/log/pods"), RecursiveMode::Recursive));
-        assert_eq!(roots[2], (PathBuf::from("/tmp"), RecursiveMode::NonRecursive));
+        assert_eq!(
+            roots[0],
+            (PathBuf::from("/var/log/app"), RecursiveMode::NonRecursive)
+        );
+        assert_eq!(
+            roots[1],
+            (PathBuf::from("/var/log/pods"), RecursiveMode::Recursive)
+        );
+        assert_eq!(
+            roots[2],
+            (PathBuf::from("/tmp"), RecursiveMode::NonRecursive)
+        );
     }
 
     #[test]
@@ -143,7 +155,11 @@ mod tests {
             std::fs::write(dir.path().join(f), "x\n").unwrap();
         }
         let base = dir.path().display();
-        let g = Globs::new(&[format!("{base}/*")], &[format!("{base}/*.gz"), format!("{base}/b.*")]).unwrap();
+        let g = Globs::new(
+            &[format!("{base}/*")],
+            &[format!("{base}/*.gz"), format!("{base}/b.*")],
+        )
+        .unwrap();
         assert_eq!(g.scan(), vec![dir.path().join("a.log")]);
     }
 }

@@ -56,7 +56,10 @@ mod tests {
         assert_eq!(fingerprint_of(b""), None);
         assert_eq!(fingerprint_of(b"partial"), None);
         assert!(fingerprint_of(b"line\n").is_some());
-        assert_eq!(fingerprint_of(b"line\nmore"), fingerprint_of(b"line\nother"));
+        assert_eq!(
+            fingerprint_of(b"line\nmore"),
+            fingerprint_of(b"line\nother")
+        );
         assert_ne!(fingerprint_of(b"a\n"), fingerprint_of(b"b\n"));
         assert!(fingerprint_of(&[b'x'; FINGERPRINT_BYTES]).is_some());
     }

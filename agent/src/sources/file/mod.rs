@@ -127,7 +127,10 @@ impl FileSource {
                     .unwrap_or_else(|e| e.into_inner())
                     .snapshot();
                 lag.set(i64::try_from(lag_bytes).unwrap_or(i64::MAX));
-                CheckpointDoc { version: 1, streams }
+                CheckpointDoc {
+                    version: 1,
+                    streams,
+                }
             },
         );
         let server = server::FileServer::new(&self.config, self.ctx.clone(), self.registry, out)?;

@@ -99,7 +99,13 @@ impl Registry {
     }
 
     /// Decides what a found file (`dev`, `ino`, `size`, first-line `fingerprint`) is.
-    pub(super) fn resolve(&mut self, dev: u64, ino: u64, size: u64, fingerprint: u64) -> Resolution {
+    pub(super) fn resolve(
+        &mut self,
+        dev: u64,
+        ino: u64,
+        size: u64,
+        fingerprint: u64,
+    ) -> Resolution {
         if self.is_attached(dev, ino) {
             return Resolution::AlreadyTailed;
         }
@@ -158,11 +164,25 @@ impl Registry {
     }
 
     /// Registers new content and returns its id, attached.
-    pub(super) fn create(&mut self, fingerprint: u64, dev: u64, ino: u64, path: PathBuf, offset: u64) -> StreamId {
+    pub(super) fn create(
+        &mut self,
+        fingerprint: u64,
+        dev: u64,
+        ino: u64,
+        path: PathBuf,
+        offset: u64,
+    ) -> StreamId {
         self.insert(fingerprint, dev, ino, path, offset)
     }
 
-    fn insert(&mut self, fingerprint: u64, dev: u64, ino: u64, path: PathBuf, offset: u64) -> StreamId {
+    fn insert(
+        &mut self,
+        fingerprint: u64,
+        dev: u64,
+        ino: u64,
+        path: PathBuf,
+        offset: u64,
+    ) -> StreamId {
         let id = self.next_id;
         self.next_id += 1;
         self.streams.insert(
@@ -182,7 +202,13 @@ impl Registry {
     }
 
     /// Marks `id` read by a tailer of the file (`dev`, `ino`) at `path`.
-    pub(super) fn attach(&mut self, id: StreamId, dev: u64, ino: u64, path: PathBuf) -> Option<&StreamState> {
+    pub(super) fn attach(
+        &mut self,
+        id: StreamId,
+        dev: u64,
+        ino: u64,
+        path: PathBuf,
+    ) -> Option<&StreamState> {
         let s = self.streams.get_mut(&id)?;
         s.dev = dev;
         s.ino = ino;
@@ -265,7 +291,13 @@ mod tests {
         r.detach(a, 100, StreamStatus::Idle);
         assert_eq!(r.resolve(1, 10, 100, 0xaa), Resolution::UpToDate);
         // The writer still appended to the renamed file: read on.
-        assert_eq!(r.resolve(1, 10, 120, 0xaa), Resolution::Attach { stream: a, offset: 100 });
+        assert_eq!(
+            r.resolve(1, 10, 120, 0xaa),
+            Resolution::Attach {
+                stream: a,
+                offset: 100
+            }
+        );
     }
 
     #[test]
@@ -275,7 +307,13 @@ mod tests {
         // The copy appears before the tailer noticed the truncation: wait.
         assert_eq!(r.resolve(1, 11, 500, 0xaa), Resolution::Defer);
         r.detach(a, 300, StreamStatus::Orphaned);
-        assert_eq!(r.resolve(1, 11, 500, 0xaa), Resolution::Attach { stream: a, offset: 300 });
+        assert_eq!(
+            r.resolve(1, 11, 500, 0xaa),
+            Resolution::Attach {
+                stream: a,
+                offset: 300
+            }
+        );
     }
 
     #[test]

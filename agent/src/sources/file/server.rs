@@ -80,7 +80,9 @@ impl FileServer {
             parse_errors: m.parse_errors.with_label_values(&[id]),
             file_errors: m.file_errors.with_label_values(&[id]),
             files_watched: m.files_watched.with_label_values(&[id]),
-            source_labels: LabelSet::new(config.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            source_labels: LabelSet::new(
+                config.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
             filename_label: Some(config.filename_label.clone()).filter(|l| !l.is_empty()),
             decoder: config.decoder,
             multiline: config.multiline.clone(),
@@ -114,7 +116,9 @@ impl FileServer {
             }
             let scan_due = match last_scan {
                 None => true,
-                Some(t) => t.elapsed() >= self.scan_interval || (woken && t.elapsed() >= MIN_SCAN_GAP),
+                Some(t) => {
+                    t.elapsed() >= self.scan_interval || (woken && t.elapsed() >= MIN_SCAN_GAP)
+                }
             };
             if scan_due {
                 self.scan();
@@ -177,7 +181,11 @@ impl FileServer {
                     let ledger = reg.get(id).map(|s| s.ledger.clone());
                     drop(reg);
                     if let Some(ledger) = ledger {
-                        self.tailers[i].bind(Binding { id, fingerprint: fp, ledger });
+                        self.tailers[i].bind(Binding {
+                            id,
+                            fingerprint: fp,
+                            ledger,
+                        });
                     }
                     busy = true;
                     true
@@ -185,7 +193,8 @@ impl FileServer {
                 Ok(Poll::Truncated(old, cursor)) => {
                     tracing::info!(path = %self.tailers[i].path.display(), "file truncated (copytruncate?); reading its new content from the start");
                     // The old content may reappear as a copy; it continues from `cursor`.
-                    self.registry().detach(old.id, cursor, StreamStatus::Orphaned);
+                    self.registry()
+                        .detach(old.id, cursor, StreamStatus::Orphaned);
                     busy = true;
                     true
                 }
@@ -238,7 +247,12 @@ impl FileServer {
     /// Sends tailer `i`'s events as one chunk whose token carries the tailer's cursor. An
     /// empty chunk is still sent when the cursor moved (bytes consumed without a line, e.g.
     /// the discarded tail of an overlong line), so the checkpoint follows.
-    fn send(&mut self, i: usize, events: Vec<Event>, rt: &tokio::runtime::Handle) -> Result<(), Stopped> {
+    fn send(
+        &mut self,
+        i: usize,
+        events: Vec<Event>,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<(), Stopped> {
         let t = &mut self.tailers[i];
         let Some(b) = &t.binding else { return Ok(()) };
         let cursor = t.cursor();
@@ -270,11 +284,11 @@ impl FileServer {
     fn scan(&mut self) {
         let first = std::mem::replace(&mut self.first_scan, false);
         for path in self.globs.scan() {
-            if let Err(e) = self.consider(&path, first) {
-                if self.reported.insert(path.clone()) {
-                    self.file_errors.inc();
-                    tracing::error!(path = %path.display(), error = %e, "cannot tail file; skipping it, other files go on");
-                }
+            if let Err(e) = self.consider(&path, first)
+                && self.reported.insert(path.clone())
+            {
+                self.file_errors.inc();
+                tracing::error!(path = %path.display(), error = %e, "cannot tail file; skipping it, other files go on");
             }
         }
     }
@@ -285,12 +299,17 @@ impl FileServer {
             return Ok(());
         }
         if !meta.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         }
         let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
         // A tailer may hold the file without a stream for a moment (truncated, waiting for
         // its new first line), so ask the tailers, not only the registry.
-        if self.tailers.iter().any(|t| t.dev == dev && t.ino == ino) || self.registry().is_attached(dev, ino) {
+        if self.tailers.iter().any(|t| t.dev == dev && t.ino == ino)
+            || self.registry().is_attached(dev, ino)
+        {
             return Ok(());
         }
         let file = File::open(path)?;
@@ -312,7 +331,9 @@ impl FileServer {
                 } else {
                     0
                 };
-                let id = self.registry().create(fp, dev, ino, path.to_path_buf(), offset);
+                let id = self
+                    .registry()
+                    .create(fp, dev, ino, path.to_path_buf(), offset);
                 (id, offset)
             }
         };
@@ -323,10 +344,26 @@ impl FileServer {
                 None => return Ok(()),
             }
         };
-        let assembler = Assembler::new(self.decoder, self.multiline.as_ref(), self.labels_for(path), self.max_line_bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let binding = Binding { id, fingerprint: fp, ledger };
-        let tailer = Tailer::new(path.to_path_buf(), file, assembler, self.max_line_bytes, Some(binding), offset)?;
+        let assembler = Assembler::new(
+            self.decoder,
+            self.multiline.as_ref(),
+            self.labels_for(path),
+            self.max_line_bytes,
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let binding = Binding {
+            id,
+            fingerprint: fp,
+            ledger,
+        };
+        let tailer = Tailer::new(
+            path.to_path_buf(),
+            file,
+            assembler,
+            self.max_line_bytes,
+            Some(binding),
+            offset,
+        )?;
         tracing::info!(path = %path.display(), offset, "tailing file");
         self.tailers.push(tailer);
         Ok(())
@@ -339,12 +376,13 @@ impl FileServer {
         if let Some(l) = &self.filename_label {
             extra.push((l.clone(), path.to_string_lossy().into_owned()));
         }
-        if self.decoder == FileDecoder::Cri {
-            if let Some(p) = parse_cri_path(&path.to_string_lossy()) {
-                extra.push(("namespace".into(), p.namespace.to_string()));
-                extra.push(("pod".into(), p.pod.to_string()));
-                extra.push(("container".into(), p.container.to_string()));
-            }
+        let path_text = path.to_string_lossy();
+        if self.decoder == FileDecoder::Cri
+            && let Some(p) = parse_cri_path(&path_text)
+        {
+            extra.push(("namespace".into(), p.namespace.to_string()));
+            extra.push(("pod".into(), p.pod.to_string()));
+            extra.push(("container".into(), p.container.to_string()));
         }
         let base = self
             .source_labels

@@ -110,7 +110,12 @@ impl Tailer {
     }
 
     /// Reads up to `budget` bytes and appends the events they complete to `events`.
-    pub(super) fn poll(&mut self, budget: usize, read_ns: i64, events: &mut Vec<Event>) -> io::Result<Poll> {
+    pub(super) fn poll(
+        &mut self,
+        budget: usize,
+        read_ns: i64,
+        events: &mut Vec<Event>,
+    ) -> io::Result<Poll> {
         if self.binding.is_none() {
             let mut head = [0u8; FINGERPRINT_BYTES];
             let n = read_head(&self.file, &mut head)?;
@@ -158,7 +163,11 @@ impl Tailer {
                 return Ok(Poll::Finished);
             }
         }
-        Ok(if events.is_empty() { Poll::Idle } else { Poll::Data })
+        Ok(if events.is_empty() {
+            Poll::Idle
+        } else {
+            Poll::Data
+        })
     }
 
     fn split(&mut self, read_ns: i64, events: &mut Vec<Event>) {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of logship on a fresh Debian machine (root): installs what the tests need
+# (Docker engine, busybox-static, PostgreSQL, Redis), starts dockerd without a bridge network,
+# builds the test image, then runs the whole workspace's tests.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -p logship-parsers   # extra arguments go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo/scripts/install-test-services.sh   # PostgreSQL and Redis (the tests run their own servers)
+scripts/docker-env.sh start             # docker.io + busybox-static, dockerd, the test image
+# Stop the dockerd this script started (if it started one) however the tests end.
+trap 'scripts/docker-env.sh stop || true' EXIT
+
+# Build every binary first: the end-to-end tests run them as processes.
+cargo build --workspace --bins
+
+# The end-to-end tests start real processes (the agent, dockerd containers, PostgreSQL, Redis)
+# and measure what arrives; two at a time keeps a 2-core machine from starving them.
+cargo test --workspace "$@" -- --test-threads="${LOGSHIP_TEST_THREADS:-2}"
