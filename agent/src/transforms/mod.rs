@@ -10,6 +10,8 @@ mod json;
 mod label_cache;
 mod logfmt;
 mod regex;
+#[cfg(test)]
+mod tests;
 
 pub use extract::{ExtractTransform, TransformBuildError};
 pub use fields::{FieldExtractor, FieldValue};

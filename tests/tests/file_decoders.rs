@@ -1,0 +1,173 @@
+//! The file source's framing options end to end: multiline records, CRI files from
+//! `/var/log/pods` (path labels, partial lines, the runtime's timestamps), and the stdin source
+//! a sidecar pipes into.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use logship_tests::harness::{Agent, free_port, logship_bin, wait_until};
+use logship_tests::loki::LokiReceiver;
+use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::timefmt::{now_nanos, rfc3339_nanos};
+
+#[test]
+fn multiline_records_are_joined_and_the_last_one_flushes_on_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let mut cfg = PipelineConfig::new(dir.path(), &loki.url())
+        .source("multiline = { start_pattern = '^\\d{4}-', timeout_ms = 300 }");
+    cfg.transform = false;
+    let text = "2024-06-10 12:00:00 ERROR boom\n  at a.rs:1\n  at b.rs:2\n\
+                2024-06-10 12:00:01 INFO fine\n\
+                2024-06-10 12:00:02 ERROR again\n  at c.rs:3\n";
+    std::fs::write(logs_dir(dir.path()).join("app.log"), text).unwrap();
+    let _agent = Agent::start(&cfg.to_toml(), dir.path());
+
+    assert!(
+        loki.wait_for_count(3, Duration::from_secs(20)),
+        "got {}",
+        loki.count()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let lines: Vec<String> = loki
+        .entries()
+        .iter()
+        .map(|e| e.line_str().into_owned())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2024-06-10 12:00:00 ERROR boom\n  at a.rs:1\n  at b.rs:2",
+            "2024-06-10 12:00:01 INFO fine",
+            "2024-06-10 12:00:02 ERROR again\n  at c.rs:3",
+        ]
+    );
+}
+
+#[test]
+fn cri_files_get_pod_labels_joined_partials_and_runtime_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let pod_dir = logs_dir(dir.path()).join("shop_order-api-7d4b9_0f1e2d3c-aaaa/api");
+    std::fs::create_dir_all(&pod_dir).unwrap();
+    let mut cfg = PipelineConfig::new(dir.path(), &loki.url()).source("decoder = \"cri\"");
+    cfg.include = vec![
+        logs_dir(dir.path())
+            .join("*/*/*.log")
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    // Recent times: Loki (and the receiver) refuse entries older than a week.
+    let t0 = (now_nanos() / 1_000_000_000 - 60) * 1_000_000_000;
+    let text = format!(
+        "{} stdout F {{\"service\":\"order-api\",\"level\":\"info\",\"msg\":\"one\"}}\n\
+         {} stderr P {{\"service\":\"order-api\",\"level\":\"error\",\n\
+         {} stderr F \"msg\":\"two\"}}\n",
+        rfc3339_nanos(t0 + 1),
+        rfc3339_nanos(t0 + 2),
+        rfc3339_nanos(t0 + 3),
+    );
+    std::fs::write(pod_dir.join("0.log"), text).unwrap();
+    let _agent = Agent::start(&cfg.to_toml(), dir.path());
+
+    assert!(
+        loki.wait_for_count(2, Duration::from_secs(20)),
+        "got {}",
+        loki.count()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut entries = loki.entries();
+    entries.sort_by_key(|e| e.timestamp_ns);
+    assert_eq!(entries.len(), 2);
+    let one = &entries[0];
+    assert_eq!(
+        one.line_str(),
+        r#"{"service":"order-api","level":"info","msg":"one"}"#
+    );
+    assert_eq!(one.timestamp_ns, t0 + 1);
+    for (k, v) in [
+        ("namespace", "shop"),
+        ("pod", "order-api-7d4b9"),
+        ("container", "api"),
+        ("stream", "stdout"),
+        ("service", "order-api"),
+        ("level", "info"),
+    ] {
+        assert_eq!(one.label(k), Some(v), "label {k}");
+    }
+    let two = &entries[1];
+    assert_eq!(
+        two.line_str(),
+        r#"{"service":"order-api","level":"error","msg":"two"}"#,
+        "the P piece and the F piece are one line"
+    );
+    assert_eq!(two.timestamp_ns, t0 + 2, "first piece's time");
+    assert_eq!(two.label("stream"), Some("stderr"));
+    assert_eq!(two.label("level"), Some("error"));
+}
+
+#[test]
+fn stdin_lines_ship_and_the_agent_exits_when_input_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let config = format!(
+        r#"data_dir = "{data}"
+[telemetry]
+address = "127.0.0.1:{port}"
+[sources.pipe]
+type = "stdin"
+labels = {{ app = "batch" }}
+[transforms.parse]
+type = "json"
+inputs = ["pipe"]
+labels = {{ level = "level" }}
+[sinks.loki]
+type = "loki"
+inputs = ["parse"]
+endpoint = "{endpoint}"
+batch = {{ timeout_ms = 10000 }}
+"#,
+        data = dir.path().join("data").display(),
+        port = free_port(),
+        endpoint = loki.url(),
+    );
+    let path = dir.path().join("stdin.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(logship_bin())
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..500 {
+            writeln!(stdin, r#"{{"level":"info","seq":{i}}}"#).unwrap();
+        }
+        // The last line has no newline: it still ships when the input ends.
+        write!(stdin, "tail without newline").unwrap();
+    }
+    let exited = wait_until(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(exited, "the agent did not exit after stdin closed");
+    assert!(status.success(), "{status}");
+    assert_eq!(loki.count(), 501, "everything flushed before exit");
+    let entries = loki.entries();
+    assert!(entries.iter().all(|e| e.label("app") == Some("batch")));
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.label("level") == Some("info"))
+            .count(),
+        500
+    );
+    assert!(entries.iter().any(|e| e.line == b"tail without newline"));
+}
