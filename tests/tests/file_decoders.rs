@@ -171,3 +171,73 @@ batch = {{ timeout_ms = 10000 }}
     );
     assert!(entries.iter().any(|e| e.line == b"tail without newline"));
 }
+
+#[test]
+fn docker_json_files_get_container_labels_and_joined_16k_pieces() {
+    const ID: &str = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cdir = logs_dir(dir.path()).join(ID);
+    std::fs::create_dir_all(&cdir).unwrap();
+    let config_v2 = |name: &str| {
+        format!(
+            r#"{{"ID":"{ID}","Name":"/{name}","Config":{{"Image":"shop/api:1","Tty":false,
+               "Labels":{{"com.docker.compose.service":"api","com.docker.compose.project":"shop"}}}}}}"#
+        )
+    };
+    std::fs::write(cdir.join("config.v2.json"), config_v2("order-api")).unwrap();
+    let mut cfg = PipelineConfig::new(dir.path(), &loki.url()).source("decoder = \"docker\"");
+    cfg.include = vec![
+        logs_dir(dir.path())
+            .join("*/*-json.log")
+            .to_string_lossy()
+            .into_owned(),
+    ];
+    let t0 = (now_nanos() / 1_000_000_000 - 60) * 1_000_000_000;
+    // A 40,000-byte JSON line split by Docker into 16 KiB pieces, then a short stderr line.
+    let long = format!(
+        r#"{{"service":"order-api","level":"info","blob":"{}"}}"#,
+        "x".repeat(40_000)
+    );
+    let pieces: Vec<&str> = [&long[..16384], &long[16384..32768], &long[32768..]].to_vec();
+    let mut text = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let end = if i + 1 == pieces.len() { "\\n" } else { "" };
+        let escaped = p.replace('\\', "\\\\").replace('"', "\\\"");
+        text.push_str(&format!(
+            "{{\"log\":\"{escaped}{end}\",\"stream\":\"stdout\",\"time\":\"{}\"}}\n",
+            rfc3339_nanos(t0 + i as i64 + 1)
+        ));
+    }
+    text.push_str(&format!(
+        "{{\"log\":\"{{\\\"service\\\":\\\"order-api\\\",\\\"level\\\":\\\"error\\\"}}\\n\",\"stream\":\"stderr\",\"time\":\"{}\"}}\n",
+        rfc3339_nanos(t0 + 10)
+    ));
+    std::fs::write(cdir.join(format!("{ID}-json.log")), text).unwrap();
+    let _agent = Agent::start(&cfg.to_toml(), dir.path());
+
+    assert!(
+        loki.wait_for_count(2, Duration::from_secs(20)),
+        "got {}",
+        loki.count()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut entries = loki.entries();
+    entries.sort_by_key(|e| e.timestamp_ns);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].line, long.as_bytes(), "one line, not three");
+    assert_eq!(entries[0].timestamp_ns, t0 + 1);
+    for (k, v) in [
+        ("container", "order-api"),
+        ("compose_service", "api"),
+        ("compose_project", "shop"),
+        ("stream", "stdout"),
+        ("service", "order-api"),
+        ("level", "info"),
+    ] {
+        assert_eq!(entries[0].label(k), Some(v), "label {k}");
+    }
+    assert_eq!(entries[1].label("stream"), Some("stderr"));
+    assert_eq!(entries[1].label("level"), Some("error"));
+    assert_eq!(entries[1].timestamp_ns, t0 + 10);
+}

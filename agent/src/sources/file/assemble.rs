@@ -170,6 +170,11 @@ impl Assembler {
         }
     }
 
+    /// Replaces the labels of lines assembled from now on (a renamed container).
+    pub(super) fn set_labels(&mut self, labels: StreamLabels) {
+        self.labels = labels;
+    }
+
     /// Flushes multiline records that have waited longer than their timeout.
     pub(super) fn flush_stale(&mut self, out: &mut Vec<Event>) {
         let now = Instant::now();

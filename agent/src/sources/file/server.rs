@@ -23,6 +23,8 @@ use super::tailer::{Binding, Poll, Tailer};
 use crate::acks::AckToken;
 use crate::context::ComponentContext;
 use crate::event::{Chunk, Event, LabelSet};
+use crate::sources::docker::metadata::{LabelPlan, LogStream};
+use crate::sources::docker::{ContainerConfigCache, ContainerInfo};
 use crate::telemetry::ComponentMetrics;
 use crate::topology::Fanout;
 
@@ -55,6 +57,8 @@ pub(super) struct FileServer {
     first_scan: bool,
     /// Paths whose problem was already reported, so a broken file is not logged every scan.
     reported: HashSet<PathBuf>,
+    /// For `decoder = "docker"`: each container's `config.v2.json`, cached.
+    containers: ContainerConfigCache,
     metrics: ComponentMetrics,
     truncated: IntCounter,
     parse_errors: IntCounter,
@@ -91,6 +95,7 @@ impl FileServer {
             scan_interval: Duration::from_millis(config.glob_interval_ms.max(10)),
             first_scan: true,
             reported: HashSet::new(),
+            containers: ContainerConfigCache::default(),
             globs,
             registry,
             tailers: Vec::new(),
@@ -282,6 +287,7 @@ impl FileServer {
 
     /// Runs the globs and opens every file that is new content or more of a known stream.
     fn scan(&mut self) {
+        self.refresh_container_labels();
         let first = std::mem::replace(&mut self.first_scan, false);
         for path in self.globs.scan() {
             if let Err(e) = self.consider(&path, first)
@@ -344,10 +350,11 @@ impl FileServer {
                 None => return Ok(()),
             }
         };
+        let container = self.container_of(path);
         let assembler = Assembler::new(
             self.decoder,
             self.multiline.as_ref(),
-            self.labels_for(path),
+            self.labels_for(path, container.as_deref()),
             self.max_line_bytes,
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -365,13 +372,58 @@ impl FileServer {
             offset,
         )?;
         tracing::info!(path = %path.display(), offset, "tailing file");
+        let mut tailer = tailer;
+        tailer.container = container;
         self.tailers.push(tailer);
         Ok(())
     }
 
+    /// For `decoder = "docker"`: the attributes of the container whose log `path` is, from its
+    /// `config.v2.json`. A missing or unreadable config is reported once; the lines still ship
+    /// with the file's labels.
+    fn container_of(&mut self, path: &Path) -> Option<Arc<ContainerInfo>> {
+        if self.decoder != FileDecoder::Docker {
+            return None;
+        }
+        match self.containers.lookup(path) {
+            Ok(info) => Some(info),
+            Err(e) => {
+                if self.reported.insert(path.with_extension("config")) {
+                    tracing::warn!(path = %path.display(), error = %e, "no container attributes for this log; shipping it with the file's labels");
+                }
+                None
+            }
+        }
+    }
+
+    /// Renamed containers: Docker rewrites `config.v2.json`; lines read from then on carry the
+    /// new name.
+    fn refresh_container_labels(&mut self) {
+        if self.decoder != FileDecoder::Docker {
+            return;
+        }
+        for i in 0..self.tailers.len() {
+            let path = self.tailers[i].path.clone();
+            let Some(info) = self.container_of(&path) else {
+                continue;
+            };
+            let changed = match &self.tailers[i].container {
+                Some(old) => !Arc::ptr_eq(old, &info),
+                None => true,
+            };
+            if changed {
+                let labels = self.labels_for(&path, Some(&info));
+                let t = &mut self.tailers[i];
+                t.assembler.set_labels(labels);
+                t.container = Some(info);
+            }
+        }
+    }
+
     /// The labels of a file's lines: the source's static labels, the file name, and what the
-    /// decoder knows (CRI: namespace, pod, container; both: the stream).
-    fn labels_for(&self, path: &Path) -> StreamLabels {
+    /// decoder knows (CRI: namespace, pod, container; docker: the container's name and compose
+    /// labels; both: the stream).
+    fn labels_for(&self, path: &Path, container: Option<&ContainerInfo>) -> StreamLabels {
         let mut extra: Vec<(String, String)> = Vec::new();
         if let Some(l) = &self.filename_label {
             extra.push((l.clone(), path.to_string_lossy().into_owned()));
@@ -387,6 +439,18 @@ impl FileServer {
         let base = self
             .source_labels
             .merged(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(info) = container {
+            // The same labels the API path gives the same container.
+            let plan = LabelPlan::default_docker();
+            let with = |stream| {
+                let own = plan.stream_labels(info, stream).labels;
+                base.merged(own.pairs().iter().map(|(k, v)| (&**k, &**v)))
+            };
+            return StreamLabels {
+                stdout: with(LogStream::Stdout),
+                stderr: with(LogStream::Stderr),
+            };
+        }
         match self.decoder {
             FileDecoder::None => StreamLabels {
                 stdout: base.clone(),

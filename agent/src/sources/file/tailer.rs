@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -15,6 +16,7 @@ use super::fingerprint::{FINGERPRINT_BYTES, fingerprint_of};
 use super::registry::StreamId;
 use crate::acks::AckLedger;
 use crate::event::Event;
+use crate::sources::docker::ContainerInfo;
 
 /// Bytes asked of the kernel per read.
 const READ_SIZE: usize = 64 * 1024;
@@ -67,6 +69,8 @@ pub(super) struct Tailer {
     rotated_at: Option<Instant>,
     /// Lines cut to `max_line_bytes` since the last poll.
     pub truncated_lines: u64,
+    /// For `decoder = "docker"`: the container attributes the labels were made from.
+    pub container: Option<Arc<ContainerInfo>>,
 }
 
 impl Tailer {
@@ -96,6 +100,7 @@ impl Tailer {
             at_eof: false,
             rotated_at: None,
             truncated_lines: 0,
+            container: None,
         })
     }
 
