@@ -122,16 +122,16 @@ impl ExtractTransform {
         let line: &[u8] = &event.line;
         for (field, values) in &self.drop {
             if let Some(v) = &self.slots[*field] {
-                let text = v.text(line);
-                if values.iter().any(|d| d == text) {
+                let value = v.bytes(line);
+                if values.iter().any(|d| d.as_bytes() == value) {
                     return false;
                 }
             }
         }
         if !self.label_fields.is_empty() {
-            let mut values: smallvec::SmallVec<[Option<&str>; 4]> = smallvec::SmallVec::new();
+            let mut values: smallvec::SmallVec<[Option<&[u8]>; 4]> = smallvec::SmallVec::new();
             for &f in &self.label_fields {
-                values.push(self.slots[f].as_ref().map(|v| v.text(line)));
+                values.push(self.slots[f].as_ref().map(|v| v.bytes(line)));
             }
             event.labels = self.labels.get(&event.labels, &values);
         }
@@ -148,7 +148,7 @@ impl ExtractTransform {
         if let Some(ts) = self
             .timestamp
             .and_then(|f| self.slots[f].as_ref())
-            .and_then(|v| parse_timestamp(v.text(line).as_bytes()))
+            .and_then(|v| parse_timestamp(v.bytes(line)))
         {
             event.timestamp_ns = ts;
         }

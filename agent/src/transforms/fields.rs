@@ -2,8 +2,12 @@
 
 use std::ops::Range;
 
-/// A field's value as found in a line: either a byte range of the line (no copy; the bytes
-/// are valid UTF-8 text) or text that had to be decoded (escapes).
+/// A field's value as found in a line: either a byte range of the line (no copy) or text
+/// that had to be decoded (escapes).
+///
+/// Invariant: a `Slice` range is valid UTF-8. Extractors establish it when they build the
+/// value (the JSON scanner validates every string it passes; others use `slice_or_lossy`), so
+/// the hot path compares and hashes bytes without validating them again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldValue {
     /// `line[range]` is the value.
@@ -13,13 +17,11 @@ pub enum FieldValue {
 }
 
 impl FieldValue {
-    /// The value as text, given the line it was found in.
-    pub fn text<'a>(&'a self, line: &'a [u8]) -> &'a str {
+    /// The value's bytes (valid UTF-8), given the line it was found in.
+    pub fn bytes<'a>(&'a self, line: &'a [u8]) -> &'a [u8] {
         match self {
-            FieldValue::Slice(r) => {
-                std::str::from_utf8(line.get(r.clone()).unwrap_or_default()).unwrap_or_default()
-            }
-            FieldValue::Owned(s) => s,
+            FieldValue::Slice(r) => line.get(r.clone()).unwrap_or_default(),
+            FieldValue::Owned(s) => s.as_bytes(),
         }
     }
 }

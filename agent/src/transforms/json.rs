@@ -2,7 +2,7 @@
 
 use logship_parsers::json::{FieldRanges, FieldSet, JsonValue};
 
-use super::fields::{FieldExtractor, FieldValue, slice_or_lossy};
+use super::fields::{FieldExtractor, FieldValue};
 
 /// Finds named (optionally dotted, `span.trace_id`) fields of a JSON object line.
 pub struct JsonExtractor {
@@ -41,7 +41,8 @@ fn to_field(line: &[u8], value: &JsonValue<'_>) -> FieldValue {
         _ => false,
     };
     match value.range_in(line) {
-        Some(r) if borrowable => slice_or_lossy(line, r),
+        // The scanner validated the string's UTF-8 and numbers are ASCII: borrow as is.
+        Some(r) if borrowable => FieldValue::Slice(r),
         _ => FieldValue::Owned(value.as_text().into_owned()),
     }
 }

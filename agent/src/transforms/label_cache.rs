@@ -32,7 +32,8 @@ impl LabelCache {
     }
 
     /// The set `base` plus `values[i]` for `names[i]` (a `None` value adds no label).
-    pub(crate) fn get(&mut self, base: &LabelSet, values: &[Option<&str>]) -> LabelSet {
+    /// Values are UTF-8 (see `FieldValue`); anything else would be repaired lossily.
+    pub(crate) fn get(&mut self, base: &LabelSet, values: &[Option<&[u8]>]) -> LabelSet {
         self.key.clear();
         self.key.extend_from_slice(&base.id().to_ne_bytes());
         for v in values {
@@ -40,7 +41,7 @@ impl LabelCache {
                 // 0xFF never occurs in UTF-8, so it separates values unambiguously.
                 Some(v) => {
                     self.key.push(0xFE);
-                    self.key.extend_from_slice(v.as_bytes());
+                    self.key.extend_from_slice(v);
                 }
                 None => self.key.push(0xFF),
             }
@@ -48,12 +49,16 @@ impl LabelCache {
         if let Some((_, set)) = self.map.get(self.key.as_slice()) {
             return set.clone();
         }
-        let extra = self
+        let texts: Vec<(&str, std::borrow::Cow<'_, str>)> = self
             .names
             .iter()
             .zip(values)
-            .filter_map(|(n, v)| v.filter(|v| !v.is_empty()).map(|v| (&**n, truncate(v))));
-        let set = base.merged(extra);
+            .filter_map(|(n, v)| {
+                v.filter(|v| !v.is_empty())
+                    .map(|v| (&**n, String::from_utf8_lossy(v)))
+            })
+            .collect();
+        let set = base.merged(texts.iter().map(|(n, v)| (*n, truncate(v))));
         if self.map.len() >= MAX_ENTRIES {
             self.map.clear();
         }
@@ -85,13 +90,13 @@ mod tests {
     fn interns_and_merges() {
         let mut cache = LabelCache::new(vec![Arc::from("service"), Arc::from("level")]);
         let base = LabelSet::new([("job", "app")]);
-        let a = cache.get(&base, &[Some("api"), Some("info")]);
-        let b = cache.get(&base, &[Some("api"), Some("info")]);
+        let a = cache.get(&base, &[Some(b"api"), Some(b"info")]);
+        let b = cache.get(&base, &[Some(b"api"), Some(b"info")]);
         assert!(a.ptr_eq(&b));
         assert_eq!(a.selector(), r#"{job="app", level="info", service="api"}"#);
-        let c = cache.get(&base, &[Some("api"), None]);
+        let c = cache.get(&base, &[Some(b"api"), None]);
         assert_eq!(c.selector(), r#"{job="app", service="api"}"#);
-        let d = cache.get(&base, &[Some(""), None]);
+        let d = cache.get(&base, &[Some(b""), None]);
         assert_eq!(d.selector(), r#"{job="app"}"#);
     }
 
@@ -99,7 +104,7 @@ mod tests {
     fn long_values_are_cut_on_a_char_boundary() {
         let mut cache = LabelCache::new(vec![Arc::from("x")]);
         let long = "é".repeat(2000);
-        let set = cache.get(&LabelSet::empty(), &[Some(&long)]);
+        let set = cache.get(&LabelSet::empty(), &[Some(long.as_bytes())]);
         let v = set.get("x").unwrap();
         assert!(v.len() <= MAX_LABEL_VALUE_BYTES);
         assert!(long.starts_with(v));
