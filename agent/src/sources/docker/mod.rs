@@ -157,8 +157,8 @@ impl DockerSource {
     pub async fn run(self, mut out: Fanout) -> Result<(), DockerSourceError> {
         let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CAPACITY);
         let registry = self.ledgers.clone();
-        // Detached: it makes its final write once every sink has returned (`drained`).
-        let _writer = checkpoints::spawn_writer(
+        // Its final write comes once every sink has returned (`drained`); `run` waits for it.
+        let writer = checkpoints::spawn_writer(
             self.checkpoint,
             CHECKPOINT_INTERVAL,
             self.ctx.drained.clone(),
@@ -187,6 +187,9 @@ impl DockerSource {
         if let Err(e) = task.await {
             tracing::error!(component = %self.ctx.id, error = %e, "docker source supervisor failed");
         }
+        // Closing the output lets the pipeline drain; then the last checkpoint is written.
+        drop(out);
+        let _ = writer.await;
         Ok(())
     }
 }
