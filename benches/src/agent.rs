@@ -118,3 +118,67 @@ fn clock_ticks() -> f64 {
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
 }
+
+/// One measured run of the agent: how long it took to deliver everything and what it used.
+#[derive(Debug, Clone, Copy)]
+pub struct Measurement {
+    /// From start-up until the receiver had every line.
+    pub wall: std::time::Duration,
+    /// The agent's CPU time and peak memory at that moment.
+    pub usage: Usage,
+}
+
+impl Measurement {
+    /// Prints the figures for `lines` lines of `bytes` bytes, each row indented by `indent`.
+    pub fn print(&self, indent: &str, lines: usize, bytes: u64) {
+        let secs = self.wall.as_secs_f64();
+        let u = &self.usage;
+        println!("{indent}wall          {secs:.2} s");
+        println!("{indent}lines/s       {:.0}", lines as f64 / secs);
+        println!("{indent}MB/s          {:.1}", bytes as f64 / 1e6 / secs);
+        println!(
+            "{indent}cpu seconds   {:.2} (user {:.2}, sys {:.2})",
+            u.cpu_seconds(),
+            u.user,
+            u.system
+        );
+        println!(
+            "{indent}lines/cpu-s   {:.0}",
+            lines as f64 / u.cpu_seconds()
+        );
+        println!(
+            "{indent}peak rss      {:.1} MiB",
+            u.peak_rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// Runs `bin --config config` until `receiver` has counted `lines` entries (at most 600 s),
+/// measures the agent, and stops it.
+pub fn run_until_delivered(
+    bin: &std::path::Path,
+    config: &std::path::Path,
+    receiver: &logship_tests::loki::LokiReceiver,
+    lines: usize,
+) -> Result<Measurement, String> {
+    let started = std::time::Instant::now();
+    let child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .env("LOGSHIP_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let mut proc = Process::new(child);
+    let done = receiver.wait_for_count(lines, std::time::Duration::from_secs(600));
+    let wall = started.elapsed();
+    let usage = proc.usage();
+    proc.terminate();
+    if !done {
+        return Err(format!(
+            "only {} of {lines} lines arrived within 600 s",
+            receiver.count()
+        ));
+    }
+    let usage = usage.ok_or("could not read /proc for the agent")?;
+    Ok(Measurement { wall, usage })
+}

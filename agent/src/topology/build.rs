@@ -37,6 +37,22 @@ fn err(id: &str, e: impl std::fmt::Display) -> BuildError {
     }
 }
 
+/// A component's task, ready to spawn.
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Wraps a source's run so that its error is logged (the source's task ends; the others go on).
+fn report_failure<E: std::fmt::Display>(
+    id: &str,
+    run: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+) -> Task {
+    let id = id.to_owned();
+    Box::pin(async move {
+        if let Err(e) = run.await {
+            tracing::error!(component = %id, error = %e, "source failed");
+        }
+    })
+}
+
 /// The running pipeline's tasks, grouped so they can be stopped in order.
 pub struct Running {
     /// Source tasks: they end on shutdown or when their input ends.
@@ -86,7 +102,7 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
         let rx = receivers
             .remove(id.as_str())
             .ok_or_else(|| err(id, "no input channel"))?;
-        let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match sink {
+        let task: Task = match sink {
             SinkConfig::Loki(c) => {
                 let s = sinks::LokiSink::new(c, ctx).map_err(|e| err(id, e))?;
                 Box::pin(s.run(rx))
@@ -105,38 +121,25 @@ pub fn start(config: &Config, base: &ComponentContext) -> Result<Running, BuildE
         let tr = transforms::build(t, &ctx).map_err(|e| err(id, e))?;
         transform_tasks.push(tr.run(rx, fanout(id)));
     }
-    let mut source_tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
-        Vec::new();
+    let mut source_tasks: Vec<Task> = Vec::new();
     for (id, s) in &config.sources {
         let ctx = ctx_for(id);
         let out = fanout(id);
-        let name = id.clone();
-        match s {
+        let task: Task = match s {
             SourceConfig::File(c) => {
                 let src = sources::file::FileSource::new(c, ctx).map_err(|e| err(id, e))?;
-                source_tasks.push(Box::pin(async move {
-                    if let Err(e) = src.run(out).await {
-                        tracing::error!(component = %name, error = %e, "source failed");
-                    }
-                }));
+                report_failure(id, src.run(out))
             }
             SourceConfig::Stdin(c) => {
                 let src = sources::stdin::StdinSource::new(c, ctx).map_err(|e| err(id, e))?;
-                source_tasks.push(Box::pin(async move {
-                    if let Err(e) = src.run(out).await {
-                        tracing::error!(component = %name, error = %e, "source failed");
-                    }
-                }));
+                report_failure(id, src.run(out))
             }
             SourceConfig::Docker(c) => {
                 let src = sources::docker::DockerSource::new(c, ctx).map_err(|e| err(id, e))?;
-                source_tasks.push(Box::pin(async move {
-                    if let Err(e) = src.run(out).await {
-                        tracing::error!(component = %name, error = %e, "source failed");
-                    }
-                }));
+                report_failure(id, src.run(out))
             }
-        }
+        };
+        source_tasks.push(task);
     }
     // Senders left over belong to producers that do not exist (the config rejects that) or
     // were cloned into fanouts; drop them so channels close when their producers stop.

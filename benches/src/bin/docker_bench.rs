@@ -14,7 +14,6 @@
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
 
 use logship_benches::{agent, workload};
 use logship_tests::loki::{LokiReceiver, Mode};
@@ -135,43 +134,9 @@ labels = {{ job = "app", env = "bench" }}
     );
     let config_path = dir.join(format!("logship-{case}.toml"));
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let child = Command::new(bin)
-        .arg("--config")
-        .arg(&config_path)
-        .env("LOGSHIP_LOG", "warn")
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let mut proc = agent::Process::new(child);
-    let done = receiver.wait_for_count(lines, Duration::from_secs(600));
-    let wall = started.elapsed();
-    let usage = proc.usage();
-    proc.terminate();
-    if !done {
-        return Err(format!(
-            "{case}: only {} of {lines} lines arrived within 600 s",
-            receiver.count()
-        ));
-    }
-    let usage = usage.ok_or("could not read /proc for the agent")?;
-    let secs = wall.as_secs_f64();
+    let m = agent::run_until_delivered(bin, &config_path, &receiver, lines)
+        .map_err(|e| format!("{case}: {e}"))?;
     println!("{case:>4}: docker -> json -> loki, {lines} lines");
-    println!("      wall          {secs:.2} s");
-    println!("      lines/s       {:.0}", lines as f64 / secs);
-    println!("      MB/s          {:.1}", bytes as f64 / 1e6 / secs);
-    println!(
-        "      cpu seconds   {:.2} (user {:.2}, sys {:.2})",
-        usage.cpu_seconds(),
-        usage.user,
-        usage.system
-    );
-    println!(
-        "      lines/cpu-s   {:.0}",
-        lines as f64 / usage.cpu_seconds()
-    );
-    println!(
-        "      peak rss      {:.1} MiB",
-        usage.peak_rss_kib as f64 / 1024.0
-    );
+    m.print("      ", lines, bytes);
     Ok(())
 }

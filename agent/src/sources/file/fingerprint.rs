@@ -16,6 +16,12 @@ pub(super) const FINGERPRINT_BYTES: usize = 1024;
 /// line is still being written.
 pub(super) fn fingerprint(file: &File) -> io::Result<Option<u64>> {
     let mut head = [0u8; FINGERPRINT_BYTES];
+    let n = read_head(file, &mut head)?;
+    Ok(fingerprint_of(&head[..n]))
+}
+
+/// Fills `head` from the start of `file` (short only at end of file); returns the length.
+pub(super) fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < head.len() {
         let n = file.read_at(&mut head[filled..], filled as u64)?;
@@ -24,7 +30,7 @@ pub(super) fn fingerprint(file: &File) -> io::Result<Option<u64>> {
         }
         filled += n;
     }
-    Ok(fingerprint_of(&head[..filled]))
+    Ok(filled)
 }
 
 /// The fingerprint of a file that starts with `head`.

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use logship_parsers::lines::LineSplitter;
 
 use super::assemble::Assembler;
-use super::fingerprint::{FINGERPRINT_BYTES, fingerprint_of};
+use super::fingerprint::{FINGERPRINT_BYTES, fingerprint_of, read_head};
 use super::registry::StreamId;
 use crate::acks::AckLedger;
 use crate::event::Event;
@@ -232,16 +232,4 @@ impl Tailer {
             Err(e) => Err(e),
         }
     }
-}
-
-fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < head.len() {
-        let n = file.read_at(&mut head[filled..], filled as u64)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
 }
