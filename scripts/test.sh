@@ -9,9 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 demo/scripts/install-test-services.sh   # PostgreSQL and Redis (the tests run their own servers)
+# Stop the dockerd this script starts (not one that was already running) however tests end.
+if ! scripts/docker-env.sh status >/dev/null 2>&1; then
+  trap 'scripts/docker-env.sh stop || true' EXIT
+fi
 scripts/docker-env.sh start             # docker.io + busybox-static, dockerd, the test image
-# Stop the dockerd this script started (if it started one) however the tests end.
-trap 'scripts/docker-env.sh stop || true' EXIT
 
 # Build every binary first: the end-to-end tests run them as processes.
 cargo build --workspace --bins

@@ -168,10 +168,10 @@ impl Running {
         while let Some(chunk) = self.rx.recv().await {
             self.take(chunk, true);
         }
-        self.task.await.unwrap();
+        // The output closed and every chunk was acknowledged: the pipeline has drained. The
+        // source returns after the checkpoint writer's final write, which waits for this.
         self.ctx.drained.cancel();
-        // The checkpoint writer's final write follows `drained`.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.task.await.unwrap();
         self.got
     }
 }
