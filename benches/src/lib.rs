@@ -5,3 +5,10 @@
 
 pub mod agent;
 pub mod workload;
+
+/// The value of `--lines N` on the command line, if given and a number.
+pub fn lines_arg() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--lines")?;
+    args.get(i + 1)?.parse().ok()
+}

@@ -21,7 +21,7 @@ use logship_tests::loki::{LokiReceiver, Mode};
 const IMAGE: &str = "logship-test-busybox:latest";
 
 fn main() -> ExitCode {
-    let lines = parse_lines_arg().unwrap_or(500_000);
+    let lines = logship_benches::lines_arg().unwrap_or(500_000);
     match run(lines) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -29,12 +29,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse_lines_arg() -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--lines")?;
-    args.get(i + 1)?.parse().ok()
 }
 
 fn docker(args: &[&str]) -> Result<String, String> {

@@ -16,7 +16,7 @@ use logship_benches::{agent, workload};
 use logship_tests::loki::{LokiReceiver, Mode};
 
 fn main() -> ExitCode {
-    let lines = parse_lines_arg().unwrap_or(1_000_000);
+    let lines = logship_benches::lines_arg().unwrap_or(1_000_000);
     match run(lines) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -24,12 +24,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse_lines_arg() -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--lines")?;
-    args.get(i + 1)?.parse().ok()
 }
 
 fn run(lines: usize) -> Result<(), String> {
