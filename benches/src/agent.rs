@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
-/// The release `logship` binary, built first when missing.
+/// The `logship` binary to measure: `$LOGSHIP_BIN` when set (to compare another build, say the
+/// one before a change), else the workspace's release binary, built first.
 pub fn release_binary() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("LOGSHIP_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
