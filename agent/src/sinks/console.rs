@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::context::ComponentContext;
 use crate::event::{Chunk, Event};
-use crate::sinks::loki::encode_json::write_json_string;
+use crate::sinks::loki::encode_json::{
+    label_pairs, metadata_pairs, write_json_object, write_json_string,
+};
 use crate::telemetry::ComponentMetrics;
 
 /// Prints events to standard output (or, for tests, any writer).
@@ -115,25 +117,11 @@ pub fn format_event(format: ConsoleFormat, event: &Event, out: &mut Vec<u8>, tim
         ConsoleFormat::Json => {
             out.extend_from_slice(b"{\"timestamp\":");
             write_json_string(out, time.as_bytes());
-            out.extend_from_slice(b",\"labels\":{");
-            for (i, (name, value)) in event.labels.pairs().iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_string(out, name.as_bytes());
-                out.push(b':');
-                write_json_string(out, value.as_bytes());
-            }
-            out.extend_from_slice(b"},\"metadata\":{");
-            for (i, (name, value)) in event.metadata.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_string(out, name.as_bytes());
-                out.push(b':');
-                write_json_string(out, value);
-            }
-            out.extend_from_slice(b"},\"line\":");
+            out.extend_from_slice(b",\"labels\":");
+            write_json_object(out, label_pairs(&event.labels));
+            out.extend_from_slice(b",\"metadata\":");
+            write_json_object(out, metadata_pairs(&event.metadata));
+            out.extend_from_slice(b",\"line\":");
             write_json_string(out, &event.line);
             out.push(b'}');
         }

@@ -18,6 +18,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use super::batch::Stream;
 use super::encode::EncodeError;
+use crate::event::{LabelSet, Metadata};
 
 /// Encodes batches as Loki JSON pushes, reusing its buffers between batches.
 pub struct JsonEncoder {
@@ -52,16 +53,9 @@ impl JsonEncoder {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"stream\":{");
-            for (j, (name, value)) in stream.labels().pairs().iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                write_json_string(out, name.as_bytes());
-                out.push(b':');
-                write_json_string(out, value.as_bytes());
-            }
-            out.extend_from_slice(b"},\"values\":[");
+            out.extend_from_slice(b"{\"stream\":");
+            write_json_object(out, label_pairs(stream.labels()));
+            out.extend_from_slice(b",\"values\":[");
             for (j, event) in stream.entries().iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
@@ -71,16 +65,8 @@ impl JsonEncoder {
                 out.extend_from_slice(b"\",");
                 write_json_string(out, &event.line);
                 if !event.metadata.is_empty() {
-                    out.extend_from_slice(b",{");
-                    for (k, (name, value)) in event.metadata.iter().enumerate() {
-                        if k > 0 {
-                            out.push(b',');
-                        }
-                        write_json_string(out, name.as_bytes());
-                        out.push(b':');
-                        write_json_string(out, value);
-                    }
-                    out.push(b'}');
+                    out.push(b',');
+                    write_json_object(out, metadata_pairs(&event.metadata));
                 }
                 out.push(b']');
             }
@@ -127,6 +113,36 @@ fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
 /// Which bytes need an escape inside a JSON string: control characters, `"` and `\`.
 const fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Appends `{"name":"value",...}` for string pairs.
+pub fn write_json_object<'a>(
+    out: &mut Vec<u8>,
+    pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) {
+    out.push(b'{');
+    for (i, (name, value)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, name);
+        out.push(b':');
+        write_json_string(out, value);
+    }
+    out.push(b'}');
+}
+
+/// A label set's pairs as bytes, for [`write_json_object`].
+pub fn label_pairs(labels: &LabelSet) -> impl Iterator<Item = (&[u8], &[u8])> {
+    labels
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+}
+
+/// Structured metadata as bytes, for [`write_json_object`].
+pub fn metadata_pairs(metadata: &Metadata) -> impl Iterator<Item = (&[u8], &[u8])> {
+    metadata.iter().map(|(k, v)| (k.as_bytes(), &v[..]))
 }
 
 /// Appends `bytes` as a JSON string literal, escaping as RFC 8259 requires and replacing
