@@ -65,6 +65,7 @@
 
 mod decode;
 mod error;
+pub mod globs;
 mod graph;
 mod interpolate;
 mod locate;

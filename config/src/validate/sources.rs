@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::ProblemKind;
+use crate::globs::FileGlob;
 use crate::report::Issue;
 use crate::schema::{DockerSourceConfig, FileSourceConfig, SourceConfig, StdinSourceConfig};
 
@@ -43,10 +44,13 @@ fn file(c: &mut Checker<'_, '_, '_>, base: &[&str], f: &FileSourceConfig) {
     }
     for (key, globs) in [("include", &f.include), ("exclude", &f.exclude)] {
         for (i, glob) in globs.iter().enumerate() {
-            let problem = if glob.is_empty() {
-                Some("the glob is empty".to_owned())
-            } else {
-                globset::Glob::new(glob).err().map(|e| e.kind().to_string())
+            let problem = match FileGlob::new(glob) {
+                Err(e) => Some(e.0),
+                Ok(_) if key == "include" && f.exclude.contains(glob) => Some(
+                    "the same glob is in `exclude`, so every file it matches is excluded"
+                        .to_owned(),
+                ),
+                Ok(_) => None,
             };
             if let Some(why) = problem {
                 let span = c.loc.item(&extend(base, key), i);
