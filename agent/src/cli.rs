@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::ComponentContext;
+use crate::pipeline::LedgerWatch;
 use crate::telemetry::{Health, Metrics};
 use crate::topology;
 
@@ -96,11 +97,12 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let config = loaded.config;
+        let config = &loaded.config;
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::new(metrics.ready.clone()));
         let base = ComponentContext {
             id: Arc::from(""),
+            acks: LedgerWatch::detached(),
             metrics: metrics.clone(),
             health: health.clone(),
             shutdown: CancellationToken::new(),
@@ -111,7 +113,7 @@ fn run(path: &std::path::Path) -> ExitCode {
             tracing::error!(data_dir = %config.data_dir.display(), error = %e, "cannot create data_dir");
             return ExitCode::FAILURE;
         }
-        let running = match topology::start(&config, &base) {
+        let running = match topology::start(&loaded, &base) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start pipeline");
@@ -133,13 +135,21 @@ fn run(path: &std::path::Path) -> ExitCode {
             None
         };
         tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "logship started");
-        topology::run_until(running, &base, shutdown_signal()).await;
+        let outcome = topology::run_until(running, shutdown_signal()).await;
         server_stop.cancel();
         if let Some(h) = server {
             let _ = h.await;
         }
-        tracing::info!("logship stopped");
-        ExitCode::SUCCESS
+        if outcome.is_success() {
+            tracing::info!("logship stopped");
+            ExitCode::SUCCESS
+        } else {
+            for (id, reason) in &outcome.failed_sources {
+                tracing::error!(component = %id, error = %reason, "source had failed");
+            }
+            tracing::error!("logship stopped after a source failed; exiting with status 1 so that a supervisor restarts it");
+            ExitCode::FAILURE
+        }
     })
 }
 

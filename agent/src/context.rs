@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::pipeline::LedgerWatch;
 use crate::telemetry::{Health, Metrics};
 
 /// The shared services a component needs: its id, telemetry, readiness, the shutdown signal
@@ -25,6 +26,8 @@ pub struct ComponentContext {
     pub drained: CancellationToken,
     /// The component's own state directory, `<data_dir>/<id>` (not yet created).
     pub data_dir: PathBuf,
+    /// A source's ledgers report settlements here; its checkpoint writer listens.
+    pub acks: LedgerWatch,
 }
 
 impl ComponentContext {
@@ -32,13 +35,31 @@ impl ComponentContext {
     pub fn for_test(id: &str, data_dir: impl Into<PathBuf>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::new(metrics.ready.clone()));
+        let id: Arc<str> = Arc::from(id);
         Self {
-            id: Arc::from(id),
+            acks: metrics.ledger_watch(&id),
+            id,
             metrics,
             health,
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),
             data_dir: data_dir.into(),
+        }
+    }
+
+    /// The context of component `id`: the shared services of `self`, its own state directory
+    /// under `data_dir`, and its own acknowledgement watch. `shutdown` is a child of this
+    /// context's, so the component can be stopped alone.
+    pub fn for_component(&self, id: &str, data_dir: &std::path::Path) -> Self {
+        let id: Arc<str> = Arc::from(id);
+        Self {
+            acks: self.metrics.ledger_watch(&id),
+            data_dir: data_dir.join(&*id),
+            shutdown: self.shutdown.child_token(),
+            id,
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            drained: self.drained.clone(),
         }
     }
 }

@@ -2,27 +2,27 @@
 //! flow back.**
 //!
 //! - A *source* ([`sources`]) reads lines (files, stdin, Docker) and sends them downstream as
-//!   [`Chunk`](event::Chunk)s: a `Vec` of [`Event`](event::Event)s plus one
-//!   [`AckToken`](acks::AckToken). A source that can resume draws its tokens from an
-//!   [`AckLedger`](acks::AckLedger) and checkpoints ([`checkpoints`]) only the ledger's
-//!   committed cursor.
+//!   [`Chunk`]s: a `Vec` of [`Event`]s plus one [`AckToken`]. A source that can resume draws
+//!   its tokens from an [`AckLedger`] and checkpoints ([`checkpoints`]) only the ledger's
+//!   committed cursor. Every source runs under the same [`harness`](sources::harness), which
+//!   owns its checkpoint writer, its shutdown order and how its failure is reported.
 //! - A *transform* ([`transforms`]) finds fields in each line (JSON, logfmt, regex) and turns
 //!   them into stream labels, structured metadata and the timestamp, or drops the line. The
 //!   line itself is never changed.
 //! - A *sink* ([`sinks`]) delivers events (to Loki, the console, nowhere) and settles each
 //!   chunk's token once its part is safe. Only then can the source's checkpoint move.
-//! - The [`topology`] connects components with bounded channels, so a slow sink stops the
-//!   sources from reading; [`telemetry`] serves `/metrics`, `/health` and `/ready`; [`cli`] is
-//!   the `logship` binary.
+//! - [`pipeline`] is what they all share (events, chunks, acknowledgements, fan-out); it sits
+//!   below them and knows none of them. The [`topology`] builds components from a config and
+//!   connects them with bounded channels, so a slow sink stops the sources from reading;
+//!   [`telemetry`] serves `/metrics`, `/health` and `/ready`; [`cli`] is the `logship` binary.
 //!
 //! One chunk's trip, by hand:
 //!
 //! ```
 //! use bytes::Bytes;
-//! use logship_agent::acks::AckLedger;
 //! use logship_agent::context::ComponentContext;
-//! use logship_agent::event::{Chunk, Event, LabelSet};
 //! use logship_agent::transforms;
+//! use logship_agent::{AckLedger, Chunk, Event, LabelSet};
 //! use logship_config::schema::{ExtractTransformConfig, TransformConfig};
 //!
 //! // A source read one line ending at file offset 120 and emits it with a token.
@@ -53,14 +53,20 @@
 //! assert_eq!(ledger.committed(), 120);
 //! ```
 
-pub mod acks;
+#![warn(missing_docs)]
+
+pub mod backoff;
 pub mod checkpoints;
 pub mod cli;
+pub mod containers;
 pub mod context;
-pub mod event;
-pub mod logging;
+mod logging;
+pub mod pipeline;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
 pub mod topology;
 pub mod transforms;
+
+pub use context::ComponentContext;
+pub use pipeline::{AckLedger, AckToken, Chunk, Event, Fanout, LabelSet};

@@ -19,10 +19,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use logship_agent::event::{Event, LabelSet};
-use logship_agent::sinks::loki::batch::{Stream, event_size};
-use logship_agent::sinks::loki::encode_json::JsonEncoder;
-use logship_agent::sinks::loki::encode_protobuf::ProtobufEncoder;
+use logship_agent::sinks::loki::{JsonEncoder, ProtobufEncoder, Stream, event_size};
+use logship_agent::{Event, LabelSet};
 
 const BATCH_BYTES: usize = 1024 * 1024;
 const STREAMS: usize = 4;

@@ -151,6 +151,8 @@ pub struct AgentOptions {
     pub program: Option<PathBuf>,
     /// Append `--config <file>` to the arguments (default true).
     pub config_flag: bool,
+    /// A file (or directory) opened as the agent's standard input; `/dev/null` when `None`.
+    pub stdin: Option<PathBuf>,
 }
 
 impl Default for AgentOptions {
@@ -161,6 +163,7 @@ impl Default for AgentOptions {
             startup_timeout: Duration::from_secs(30),
             program: None,
             config_flag: true,
+            stdin: None,
         }
     }
 }
@@ -225,6 +228,12 @@ impl Agent {
         fs::write(&config_path, config_toml).map_err(io_err("writing the config"))?;
         let stdout = File::create(&stdout_path).map_err(io_err("creating the stdout file"))?;
         let stderr = File::create(&stderr_path).map_err(io_err("creating the stderr file"))?;
+        let stdin = match &opts.stdin {
+            Some(p) => {
+                Stdio::from(File::open(p).map_err(io_err(format!("opening {}", p.display())))?)
+            }
+            None => Stdio::null(),
+        };
         let mut cmd = Command::new(&bin);
         cmd.args(&opts.args);
         if opts.config_flag {
@@ -233,7 +242,7 @@ impl Agent {
         let child = cmd
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .spawn()

@@ -1,66 +1,239 @@
-//! The background task that keeps a checkpoint file current.
+//! The background task that keeps a source's checkpoint file current.
+//!
+//! Cadence: the writer sleeps until an acknowledgement settles (the source's
+//! [`LedgerWatch`] wakes it) or a slow safety tick passes, waits a short coalescing gap so that
+//! a burst of acknowledgements costs one write, then writes the snapshot if it changed. So the
+//! file trails what Loki acknowledged by about the gap plus one write, not by a fixed timer.
+//!
+//! Final write: once the source has stopped reading, the writer waits until nothing the
+//! source emitted is still in flight (every chunk settled), or until `drained` says no
+//! settlement will ever come (the sinks are gone), and writes one last time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckpointFile;
+use crate::pipeline::LedgerWatch;
 use crate::telemetry::Metrics;
 
-/// Writes `snapshot()` to `file` every `interval` when it differs from the last write, and
-/// once more after `shutdown` (the caller cancels it only after its sinks have finished, so
-/// the last write holds every final acknowledgement). A failed write is logged, counted and
-/// retried at the next tick; the data stays where it is.
-pub fn spawn_writer<T, F>(
-    file: CheckpointFile,
-    interval: Duration,
-    shutdown: CancellationToken,
+/// A checkpoint value and how many of the source's chunks are still in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot<T> {
+    /// What the checkpoint file should hold now.
+    pub value: T,
+    /// Chunks emitted whose outcome is not known yet.
+    pub in_flight: usize,
+}
+
+/// How a source's position reaches disk: the file, and a function that says what it should
+/// hold now (cheap; called after every burst of acknowledgements).
+pub struct Checkpointing<T> {
+    /// The checkpoint file.
+    pub file: CheckpointFile,
+    /// The acknowledged position now.
+    pub snapshot: Box<dyn Fn() -> Snapshot<T> + Send + Sync>,
+}
+
+impl<T> std::fmt::Debug for Checkpointing<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointing")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When the writer writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    /// After an acknowledgement, wait this long for more before writing.
+    pub coalesce: Duration,
+    /// Look at the snapshot at least this often, acknowledgement or not.
+    pub safety_tick: Duration,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self {
+            coalesce: Duration::from_millis(50),
+            safety_tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Keeps `checkpointing.file` current until `reading_done` is cancelled, then makes the final
+/// write once the source's chunks have settled or `drained` is cancelled. A failed write is
+/// logged, counted and retried at the next occasion; the data stays where it is.
+pub async fn run_writer<T>(
+    checkpointing: Checkpointing<T>,
+    cadence: Cadence,
+    watch: LedgerWatch,
+    reading_done: CancellationToken,
+    drained: CancellationToken,
     metrics: Arc<Metrics>,
-    snapshot: F,
-) -> JoinHandle<()>
-where
+) where
     T: Serialize + PartialEq + Send + 'static,
-    F: Fn() -> T + Send + 'static,
 {
-    tokio::spawn(async move {
-        let mut last: Option<T> = None;
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let stopping = tokio::select! {
-                _ = ticker.tick() => false,
-                _ = shutdown.cancelled() => true,
-            };
-            let value = snapshot();
-            if last.as_ref() != Some(&value) {
-                let file = file.clone();
-                // fsync blocks; keep it off the async workers.
-                let result = tokio::task::spawn_blocking(move || {
-                    let r = file.store(&value);
-                    (r, value)
-                })
-                .await;
-                match result {
-                    Ok((Ok(()), value)) => {
-                        metrics.checkpoints_written.inc();
-                        last = Some(value);
-                    }
-                    Ok((Err(e), _)) => {
-                        metrics.checkpoint_errors.inc();
-                        tracing::error!(error = %e, "checkpoint write failed; data stays unacknowledged on disk and is re-read after a restart");
-                    }
-                    Err(e) => {
-                        metrics.checkpoint_errors.inc();
-                        tracing::error!(error = %e, "checkpoint writer task failed");
-                    }
-                }
+    let Checkpointing { file, snapshot } = checkpointing;
+    let mut writer = Writer {
+        file,
+        last: None,
+        metrics,
+    };
+    loop {
+        tokio::select! {
+            () = watch.settled() => {}
+            () = tokio::time::sleep(cadence.safety_tick) => {}
+            () = reading_done.cancelled() => break,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(cadence.coalesce) => {}
+            () = reading_done.cancelled() => break,
+        }
+        writer.write(snapshot().value).await;
+    }
+    // Reading stopped: wait for what is in flight to settle, writing as it does.
+    loop {
+        let now = snapshot();
+        if now.in_flight == 0 || drained.is_cancelled() {
+            writer.write(now.value).await;
+            return;
+        }
+        writer.write(now.value).await;
+        tokio::select! {
+            () = watch.settled() => {}
+            () = drained.cancelled() => {}
+            // A settlement that raced the snapshot is seen at the next look.
+            () = tokio::time::sleep(cadence.safety_tick) => {}
+        }
+    }
+}
+
+struct Writer<T> {
+    file: CheckpointFile,
+    last: Option<T>,
+    metrics: Arc<Metrics>,
+}
+
+impl<T: Serialize + PartialEq + Send + 'static> Writer<T> {
+    /// Stores `value` unless it is what the file already holds.
+    async fn write(&mut self, value: T) {
+        if self.last.as_ref() == Some(&value) {
+            return;
+        }
+        let file = self.file.clone();
+        // fsync blocks; keep it off the async workers.
+        let result = tokio::task::spawn_blocking(move || {
+            let r = file.store(&value);
+            (r, value)
+        })
+        .await;
+        match result {
+            Ok((Ok(()), value)) => {
+                self.metrics.checkpoints_written.inc();
+                self.last = Some(value);
             }
-            if stopping {
-                break;
+            Ok((Err(e), _)) => {
+                self.metrics.checkpoint_errors.inc();
+                tracing::error!(error = %e, "checkpoint write failed; data stays unacknowledged on disk and is re-read after a restart");
+            }
+            Err(e) => {
+                self.metrics.checkpoint_errors.inc();
+                tracing::error!(error = %e, "checkpoint writer task failed");
             }
         }
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::AckLedger;
+
+    fn checkpointing(ledger: &AckLedger<u64>, file: CheckpointFile) -> Checkpointing<u64> {
+        let ledger = ledger.clone();
+        Checkpointing {
+            file,
+            snapshot: Box::new(move || Snapshot {
+                value: ledger.committed(),
+                in_flight: ledger.in_flight(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_soon_after_an_acknowledgement_and_last_after_settling() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = CheckpointFile::new(dir.path(), "c.json");
+        let watch = LedgerWatch::detached();
+        let ledger = AckLedger::watched(0u64, watch.clone());
+        let (done, drained) = (CancellationToken::new(), CancellationToken::new());
+        let cadence = Cadence {
+            coalesce: Duration::from_millis(10),
+            safety_tick: Duration::from_secs(3600),
+        };
+        let task = tokio::spawn(run_writer(
+            checkpointing(&ledger, file.clone()),
+            cadence,
+            watch,
+            done.clone(),
+            drained.clone(),
+            Arc::new(Metrics::new()),
+        ));
+        ledger.token(10).delivered();
+        let written = async {
+            while file.load::<u64>().unwrap() != Some(10) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), written)
+            .await
+            .expect("written without waiting for the safety tick");
+
+        // Reading stops with one chunk in flight: the writer waits for it.
+        let late = ledger.token(20);
+        done.cancel();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !task.is_finished(),
+            "the final write waits for the chunk in flight"
+        );
+        late.delivered();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the writer finished once the chunk settled")
+            .unwrap();
+        assert_eq!(file.load::<u64>().unwrap(), Some(20));
+        assert!(!drained.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn drained_ends_the_wait_for_chunks_that_never_settle() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = CheckpointFile::new(dir.path(), "c.json");
+        let watch = LedgerWatch::detached();
+        let ledger = AckLedger::watched(0u64, watch.clone());
+        ledger.token(10).delivered();
+        let _stuck = ledger.token(20);
+        let (done, drained) = (CancellationToken::new(), CancellationToken::new());
+        done.cancel();
+        let task = tokio::spawn(run_writer(
+            checkpointing(&ledger, file.clone()),
+            Cadence::default(),
+            watch,
+            done,
+            drained.clone(),
+            Arc::new(Metrics::new()),
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished());
+        drained.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(file.load::<u64>().unwrap(), Some(10));
+    }
 }

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use lru::LruCache;
 use serde::Deserialize;
 
-use super::metadata::ContainerInfo;
+use super::ContainerInfo;
 
 /// The file Docker keeps a container's configuration in.
 pub const CONFIG_FILE: &str = "config.v2.json";
@@ -158,7 +158,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<ContainerInfo, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::docker::metadata::{LabelPlan, LogStream};
+    use crate::containers::{LabelPlan, LogStream};
 
     const ID: &str = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::event::{LabelSet, Metadata};
+use crate::pipeline::{LabelSet, Metadata};
 
 /// Docker Compose's label naming the service of a container.
 pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";

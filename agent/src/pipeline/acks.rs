@@ -11,10 +11,18 @@
 //! delivered, in the order they were emitted: a later chunk delivered before an earlier one
 //! waits for it. A clone dropped without `delivered` (shutdown, a task that died) marks the chunk
 //! failed, and the committed cursor never passes it, so after a restart it is read again.
-//! Nothing here is a channel: settling is a short lock on the ledger, once per chunk.
+//!
+//! A failed chunk *freezes* the ledger. From then on it tracks nothing new: chunks emitted
+//! later get tokens that report to nobody (counted by the [`LedgerWatch`]), and the chunks it
+//! was tracking after the failed one are forgotten. The checkpoint could never pass the failed
+//! chunk anyway, so tracking more would only grow memory for the life of the process.
+//!
+//! Every settlement wakes the source's [`LedgerWatch`], which is how the checkpoint writer
+//! learns that there may be something new to write. Nothing here is a channel: settling is a
+//! short lock on the ledger, once per chunk.
 //!
 //! ```
-//! use logship_agent::acks::AckLedger;
+//! use logship_agent::pipeline::AckLedger;
 //!
 //! let ledger = AckLedger::new(0u64);
 //! let first = ledger.token(100);
@@ -30,10 +38,79 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use prometheus::IntCounter;
+use tokio::sync::Notify;
+
 /// Something a token can report its outcome to. Implemented by [`AckLedger`]; a source that
 /// cannot resume (stdin) uses [`AckToken::untracked`].
 trait Settle: Send + Sync {
     fn settle(&self, seq: u64, delivered: bool);
+}
+
+/// What the ledgers of one source tell the source's harness: that a chunk settled (so the
+/// checkpoint may have moved), and how many chunks went untracked behind a failure.
+///
+/// Cheap to clone; every clone is the same watch.
+#[derive(Clone)]
+pub struct LedgerWatch {
+    inner: Arc<WatchInner>,
+}
+
+struct WatchInner {
+    component: Arc<str>,
+    settled: Notify,
+    untracked: Option<IntCounter>,
+}
+
+impl LedgerWatch {
+    /// A watch for the ledgers of `component`; `untracked` counts chunks emitted by a frozen
+    /// ledger.
+    pub fn new(component: Arc<str>, untracked: IntCounter) -> Self {
+        Self {
+            inner: Arc::new(WatchInner {
+                component,
+                settled: Notify::new(),
+                untracked: Some(untracked),
+            }),
+        }
+    }
+
+    /// A watch that counts nothing, for tests and examples.
+    pub fn detached() -> Self {
+        Self {
+            inner: Arc::new(WatchInner {
+                component: Arc::from(""),
+                settled: Notify::new(),
+                untracked: None,
+            }),
+        }
+    }
+
+    /// Resolves after the next settlement of any chunk of a ledger on this watch (or at once
+    /// when one happened since the last call).
+    pub async fn settled(&self) {
+        self.inner.settled.notified().await;
+    }
+
+    fn notify(&self) {
+        // notify_one stores a permit when nobody waits, so a settlement between two waits
+        // is not lost.
+        self.inner.settled.notify_one();
+    }
+}
+
+impl Default for LedgerWatch {
+    fn default() -> Self {
+        Self::detached()
+    }
+}
+
+impl fmt::Debug for LedgerWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LedgerWatch")
+            .field("component", &self.inner.component)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The ordered record of one reader's chunks in flight, and the cursor safe to checkpoint.
@@ -43,15 +120,18 @@ pub struct AckLedger<C> {
 
 struct LedgerShared<C> {
     state: Mutex<LedgerState<C>>,
+    watch: LedgerWatch,
 }
 
 struct LedgerState<C> {
     next_seq: u64,
-    /// Chunks not yet settled or blocked behind one that is not, oldest first.
+    /// Chunks not yet settled or blocked behind one that is not, oldest first; their
+    /// sequence numbers are consecutive.
     pending: VecDeque<Pending<C>>,
     committed: C,
-    /// True once any chunk failed: the committed cursor is frozen until restart.
-    failed: bool,
+    /// The first chunk that failed: the committed cursor is frozen before it, and nothing
+    /// after it is tracked.
+    failed_at: Option<u64>,
 }
 
 struct Pending<C> {
@@ -68,23 +148,38 @@ enum Status {
 }
 
 impl<C: Clone + Send + 'static> AckLedger<C> {
-    /// A ledger whose committed cursor starts at `start` (the checkpoint it resumed from).
+    /// A ledger whose committed cursor starts at `start` (the checkpoint it resumed from),
+    /// reporting to nobody.
     pub fn new(start: C) -> Self {
+        Self::watched(start, LedgerWatch::detached())
+    }
+
+    /// A ledger whose settlements wake `watch`.
+    pub fn watched(start: C, watch: LedgerWatch) -> Self {
         Self {
             inner: Arc::new(LedgerShared {
                 state: Mutex::new(LedgerState {
                     next_seq: 0,
                     pending: VecDeque::new(),
                     committed: start,
-                    failed: false,
+                    failed_at: None,
                 }),
+                watch,
             }),
         }
     }
 
-    /// A token for the next chunk, which ends at `cursor`.
+    /// A token for the next chunk, which ends at `cursor`. Once the ledger is frozen by a
+    /// failure the token is untracked (and counted).
     pub fn token(&self, cursor: C) -> AckToken {
         let mut state = lock(&self.inner.state);
+        if state.failed_at.is_some() {
+            drop(state);
+            if let Some(c) = &self.inner.watch.inner.untracked {
+                c.inc();
+            }
+            return AckToken::untracked();
+        }
         let seq = state.next_seq;
         state.next_seq += 1;
         state.pending.push_back(Pending {
@@ -101,14 +196,24 @@ impl<C: Clone + Send + 'static> AckLedger<C> {
         lock(&self.inner.state).committed.clone()
     }
 
-    /// Chunks emitted but not yet committed (in flight, or waiting behind one that is).
+    /// Chunks whose outcome can still move the committed cursor and is not known yet.
     pub fn in_flight(&self) -> usize {
+        lock(&self.inner.state)
+            .pending
+            .iter()
+            .filter(|p| p.status == Status::InFlight)
+            .count()
+    }
+
+    /// Entries the ledger holds: chunks in flight plus those settled behind one that is not.
+    /// Bounded by what is in flight, and by the failure point once frozen.
+    pub fn tracked(&self) -> usize {
         lock(&self.inner.state).pending.len()
     }
 
-    /// True when a chunk was lost before delivery; the committed cursor will not move again.
+    /// True when a chunk was lost before delivery; the committed cursor will not move past it.
     pub fn has_failed(&self) -> bool {
-        lock(&self.inner.state).failed
+        lock(&self.inner.state).failed_at.is_some()
     }
 }
 
@@ -132,19 +237,23 @@ impl<C: Clone + Send + 'static> Settle for LedgerShared<C> {
         let Some(front_seq) = state.pending.front().map(|p| p.seq) else {
             return;
         };
-        let Some(entry) = seq
+        let Some(index) = seq
             .checked_sub(front_seq)
-            .and_then(|i| state.pending.get_mut(i as usize))
+            .and_then(|i| usize::try_from(i).ok())
+            .filter(|&i| i < state.pending.len())
         else {
+            // Forgotten behind a failure.
             return;
         };
-        entry.status = if delivered {
+        let froze = !delivered && state.failed_at.is_none();
+        state.pending[index].status = if delivered {
             Status::Delivered
         } else {
             Status::Failed
         };
-        if !delivered {
-            state.failed = true;
+        if froze {
+            state.failed_at = Some(seq);
+            state.pending.truncate(index + 1);
         }
         while let Some(front) = state.pending.front() {
             if front.status != Status::Delivered {
@@ -154,6 +263,14 @@ impl<C: Clone + Send + 'static> Settle for LedgerShared<C> {
                 state.committed = done.cursor;
             }
         }
+        drop(state);
+        if froze {
+            tracing::warn!(
+                component = %self.watch.inner.component,
+                "a chunk was not delivered; this reader's checkpoint stays where it is until a restart, which reads its lines again"
+            );
+        }
+        self.watch.notify();
     }
 }
 
@@ -255,6 +372,7 @@ mod tests {
         b.delivered();
         assert_eq!(ledger.committed(), 30);
         assert_eq!(ledger.in_flight(), 0);
+        assert_eq!(ledger.tracked(), 0);
     }
 
     #[test]
@@ -282,6 +400,75 @@ mod tests {
         let c = ledger.token(30);
         c.delivered();
         assert_eq!(ledger.committed(), 0);
+    }
+
+    #[test]
+    fn chunks_before_the_failure_still_commit() {
+        let ledger = AckLedger::new(0u64);
+        let a = ledger.token(10);
+        let b = ledger.token(20);
+        let c = ledger.token(30);
+        drop(b);
+        assert!(ledger.has_failed());
+        assert_eq!(ledger.in_flight(), 1, "a is still awaited; c is forgotten");
+        c.delivered();
+        a.delivered();
+        assert_eq!(ledger.committed(), 10);
+        assert_eq!(ledger.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_frozen_ledger_stays_bounded_and_counts_what_it_does_not_track() {
+        let counter = IntCounter::new("untracked", "test").unwrap();
+        let ledger = AckLedger::watched(0u64, LedgerWatch::new(Arc::from("src"), counter.clone()));
+        // Many chunks in flight, one of them fails.
+        let tokens: Vec<_> = (1..=100u64).map(|i| ledger.token(i * 10)).collect();
+        let mut tokens = tokens.into_iter();
+        for t in tokens.by_ref().take(10) {
+            t.delivered();
+        }
+        drop(tokens.next()); // chunk 11 fails
+        assert_eq!(ledger.committed(), 100);
+        // The source keeps reading: 100,000 more chunks, most delivered, some held a while.
+        let mut held = Vec::new();
+        for i in 0..100_000u64 {
+            let t = ledger.token(10_000 + i);
+            if i % 7 == 0 {
+                held.push(t);
+            } else {
+                t.delivered();
+            }
+            if held.len() > 50 {
+                held.drain(..).for_each(AckToken::delivered);
+            }
+            assert!(
+                ledger.tracked() <= 1,
+                "the ledger grows: {}",
+                ledger.tracked()
+            );
+        }
+        for t in tokens {
+            t.delivered();
+        }
+        assert_eq!(ledger.committed(), 100, "frozen before the failed chunk");
+        assert_eq!(counter.get(), 100_000);
+    }
+
+    #[tokio::test]
+    async fn settlements_wake_the_watch() {
+        let watch = LedgerWatch::detached();
+        let ledger = AckLedger::watched(0u64, watch.clone());
+        let t = ledger.token(5);
+        let waiter = tokio::spawn({
+            let watch = watch.clone();
+            async move { watch.settled().await }
+        });
+        tokio::task::yield_now().await;
+        t.delivered();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the watch was woken")
+            .unwrap();
     }
 
     #[test]

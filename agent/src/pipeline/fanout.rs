@@ -2,7 +2,7 @@
 
 use tokio::sync::mpsc;
 
-use crate::event::Chunk;
+use super::Chunk;
 
 /// Sends each chunk to every downstream component. A full downstream channel makes `send`
 /// wait, which is how backpressure reaches the sources.

@@ -5,7 +5,7 @@ use logship_config::schema::BlackholeSinkConfig;
 use tokio::sync::mpsc;
 
 use crate::context::ComponentContext;
-use crate::event::Chunk;
+use crate::pipeline::Chunk;
 use crate::telemetry::ComponentMetrics;
 
 /// Discards every event and acknowledges every chunk at once.
@@ -45,8 +45,8 @@ impl BlackholeSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acks::AckLedger;
-    use crate::event::{Event, LabelSet};
+    use crate::pipeline::AckLedger;
+    use crate::pipeline::{Event, LabelSet};
     use bytes::Bytes;
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use logship_parsers::timestamp::format_rfc3339_nanos;
 use tokio::sync::mpsc;
 
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event};
+use crate::pipeline::{Chunk, Event};
 use crate::sinks::loki::encode_json::{
     label_pairs, metadata_pairs, write_json_object, write_json_string,
 };
@@ -132,8 +132,8 @@ pub fn format_event(format: ConsoleFormat, event: &Event, out: &mut Vec<u8>, tim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acks::AckLedger;
-    use crate::event::LabelSet;
+    use crate::pipeline::AckLedger;
+    use crate::pipeline::LabelSet;
     use bytes::Bytes;
     use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,8 @@
 //!
 //! There is nothing to resume from, so its chunks carry untracked tokens. When standard
 //! input closes the source finishes, and once every source has finished the agent flushes its
-//! sinks and exits.
+//! sinks and exits. An input that cannot be read (a read error, not the end) is a failure:
+//! the harness reports it and the agent exits non-zero once everything is flushed.
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,10 +13,10 @@ use logship_config::schema::StdinSourceConfig;
 use logship_parsers::lines::LineSplitter;
 use logship_parsers::multiline::MultilineAggregator;
 
-use crate::acks::AckToken;
+use super::harness::Source;
+use crate::checkpoints::Checkpointing;
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event, LabelSet};
-use crate::topology::Fanout;
+use crate::pipeline::{AckToken, Chunk, Event, Fanout, LabelSet};
 
 /// The stdin source could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum StdinSourceError {
     /// The reading thread could not be started.
     #[error("stdin reader thread failed: {0}")]
     Thread(String),
+    /// Standard input could not be read.
+    #[error("reading standard input failed: {0}")]
+    Read(#[source] std::io::Error),
 }
 
 /// Reads standard input until it closes.
@@ -50,11 +54,20 @@ impl StdinSource {
             ctx,
         })
     }
+}
+
+impl Source for StdinSource {
+    type Checkpoint = ();
+    type Error = StdinSourceError;
+
+    fn checkpointing(&self) -> Option<Checkpointing<()>> {
+        None
+    }
 
     /// Reads until end of input or shutdown.
-    pub async fn run(self, mut out: Fanout) -> Result<(), StdinSourceError> {
+    async fn read(self, mut out: Fanout) -> Result<(), StdinSourceError> {
         // Blocking reads of a pipe live on their own thread, feeding a small bounded channel.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Event>>(4);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Event>, std::io::Error>>(4);
         let max = self.config.max_line_bytes;
         let labels = self.labels.clone();
         let mut multiline = match &self.config.multiline {
@@ -79,13 +92,14 @@ impl StdinSource {
                 loop {
                     let len = buf.len();
                     buf.resize(len + 64 * 1024, 0);
-                    let n = match stdin.read(&mut buf[len..]) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                        Err(e) => {
-                            tracing::error!(error = %e, "reading stdin failed");
-                            0
+                    // A read error ends the input like its end does, then is reported.
+                    let (n, failure) = match stdin.read(&mut buf[len..]) {
+                        Ok(n) => (n, None),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                            buf.truncate(len);
+                            continue;
                         }
+                        Err(e) => (0, Some(e)),
                     };
                     buf.truncate(len + n);
                     let now = now_ns();
@@ -108,11 +122,14 @@ impl StdinSource {
                         if let Some(r) = multiline.as_mut().and_then(|m| m.flush()) {
                             events.push(Event::new(now, r.line, labels.clone()));
                         }
-                        let _ = tx.blocking_send(events);
+                        let _ = tx.blocking_send(Ok(events));
+                        if let Some(e) = failure {
+                            let _ = tx.blocking_send(Err(e));
+                        }
                         return;
                     }
                     splitter.split(&mut buf, |l| push(l.line, l.truncated));
-                    if !events.is_empty() && tx.blocking_send(events).is_err() {
+                    if !events.is_empty() && tx.blocking_send(Ok(events)).is_err() {
                         return;
                     }
                 }
@@ -124,7 +141,11 @@ impl StdinSource {
                 e = rx.recv() => e,
                 _ = self.ctx.shutdown.cancelled() => None,
             };
-            let Some(events) = events else { break };
+            let events = match events {
+                None => break,
+                Some(Ok(events)) => events,
+                Some(Err(e)) => return Err(StdinSourceError::Read(e)),
+            };
             let bytes: usize = events.iter().map(|e| e.line.len()).sum();
             metrics.received_events.inc_by(events.len() as u64);
             metrics.received_bytes.inc_by(bytes as u64);

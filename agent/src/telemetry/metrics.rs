@@ -3,10 +3,14 @@
 //! Components resolve their label values when they are built ([`Metrics::component`]), so the
 //! hot path only increments atomics.
 
+use std::sync::Arc;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::pipeline::LedgerWatch;
 
 /// The agent's metric families. Cheap to share behind an `Arc`.
 pub struct Metrics {
@@ -55,6 +59,10 @@ pub struct Metrics {
     pub docker_reconnects: IntCounterVec,
     /// Docker API calls that failed.
     pub docker_api_errors: IntCounterVec,
+    /// Components that stopped with an error (a source that failed, a task that panicked).
+    pub component_errors: IntCounterVec,
+    /// Chunks a source emitted after a delivery failure froze its checkpoint; not tracked.
+    pub untracked_chunks: IntCounterVec,
     /// 1 while the agent is ready (every sink can deliver), else 0.
     pub ready: IntGauge,
 }
@@ -212,6 +220,16 @@ impl Metrics {
                 "Docker API calls that failed.",
                 comp,
             ),
+            component_errors: c(
+                "logship_component_errors_total",
+                "Components that stopped with an error.",
+                comp,
+            ),
+            untracked_chunks: c(
+                "logship_checkpoint_untracked_chunks_total",
+                "Chunks emitted after a delivery failure froze their reader's checkpoint; they are read again after a restart.",
+                comp,
+            ),
             ready,
             registry: r,
         }
@@ -233,6 +251,11 @@ impl Metrics {
         // Encoding into a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// The acknowledgement watch of component `id`'s ledgers.
+    pub fn ledger_watch(&self, id: &Arc<str>) -> LedgerWatch {
+        LedgerWatch::new(id.clone(), self.untracked_chunks.with_label_values(&[id]))
     }
 
     /// A histogram handle for one component's Loki requests.

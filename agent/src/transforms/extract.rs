@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use super::fields::{FieldExtractor, FieldValue};
 use super::label_cache::LabelCache;
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event};
+use crate::pipeline::Fanout;
+use crate::pipeline::{Chunk, Event};
 use crate::telemetry::ComponentMetrics;
-use crate::topology::Fanout;
 
 /// A transform could not be built from its config.
 #[derive(Debug, thiserror::Error)]

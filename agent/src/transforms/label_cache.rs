@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::event::LabelSet;
+use crate::pipeline::LabelSet;
 
 /// Most distinct combinations kept before the cache starts over. Label cardinality is bounded
 /// in the sink; this only bounds the memory of the cache itself.

@@ -5,9 +5,9 @@ use bytes::Bytes;
 use logship_config::schema::{ExtractTransformConfig, TransformConfig};
 
 use super::build;
-use crate::acks::AckLedger;
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event, LabelSet};
+use crate::pipeline::AckLedger;
+use crate::pipeline::{Chunk, Event, LabelSet};
 
 fn config(f: impl FnOnce(&mut ExtractTransformConfig)) -> ExtractTransformConfig {
     let mut c = ExtractTransformConfig {

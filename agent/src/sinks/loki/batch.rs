@@ -14,8 +14,8 @@ use logship_config::schema::BatchConfig;
 use tokio::time::Instant;
 
 use super::prehashed::PrehashedState;
-use crate::acks::AckToken;
-use crate::event::{Event, LabelSet};
+use crate::pipeline::AckToken;
+use crate::pipeline::{Event, LabelSet};
 
 /// The events of one label set, in the order they arrived.
 ///
@@ -179,6 +179,7 @@ impl Batch {
     }
 
     /// Number of acknowledgement tokens held.
+    #[cfg(test)]
     pub fn token_count(&self) -> usize {
         self.tokens.len()
     }
@@ -243,7 +244,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acks::AckLedger;
+    use crate::pipeline::AckLedger;
     use bytes::Bytes;
 
     fn ev(line: &str, labels: &LabelSet) -> Event {

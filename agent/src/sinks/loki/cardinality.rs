@@ -128,6 +128,7 @@ impl CardinalityGuard {
     }
 
     /// Distinct values currently remembered for `name`.
+    #[cfg(test)]
     pub fn tracked(&self, name: &str) -> usize {
         self.labels.get(name).map_or(0, |l| l.seen.len())
     }

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::batch::Batch;
 use super::encode::BodyFormat;
 use super::request::{LokiClient, PushResponse};
-use super::retry::{Backoff, RetryReason, Verdict, classify};
+use super::retry::{Backoff, RetryReason, Verdict, classify, retry_wait};
 use crate::telemetry::{ComponentMetrics, Health, Metrics};
 
 /// How often the same kind of complaint is logged at most, per sink.
@@ -302,7 +302,7 @@ async fn send(shared: &Shared, body: &Bytes) -> Outcome {
             }
         };
         m.retries.with_label_values(&[id, reason.as_str()]).inc();
-        let wait = backoff.next_delay(retry_after);
+        let wait = retry_wait(&mut backoff, retry_after);
         tokio::select! {
             biased;
             () = shared.give_up.cancelled() => return Outcome::GaveUp,

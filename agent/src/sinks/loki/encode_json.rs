@@ -18,7 +18,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use super::batch::Stream;
 use super::encode::EncodeError;
-use crate::event::{LabelSet, Metadata};
+use crate::pipeline::{LabelSet, Metadata};
 
 /// Encodes batches as Loki JSON pushes, reusing its buffers between batches.
 pub struct JsonEncoder {
@@ -238,7 +238,7 @@ impl Gzip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, LabelSet};
+    use crate::pipeline::{Event, LabelSet};
     use proptest::prelude::*;
     use std::io::Read;
     use std::sync::Arc;

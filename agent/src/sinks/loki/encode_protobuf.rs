@@ -29,7 +29,7 @@ use bytes::Bytes;
 
 use super::batch::Stream;
 use super::encode::EncodeError;
-use crate::event::Event;
+use crate::pipeline::Event;
 
 /// Encodes batches as snappy-compressed `PushRequest`s, reusing its buffers between batches.
 pub struct ProtobufEncoder {
@@ -312,7 +312,7 @@ fn write_entry(out: &mut Vec<u8>, event: &Event, len: usize, metadata_clean: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LabelSet;
+    use crate::pipeline::LabelSet;
     use crate::sinks::loki::test_support::proto;
     use proptest::prelude::*;
     use prost::Message;

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::cardinality::{Admission, CardinalityGuard};
 use super::prehashed::PrehashedState;
-use crate::event::LabelSet;
+use crate::pipeline::LabelSet;
 
 /// A cached merge is re-checked against the cardinality guard after this long.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(10);

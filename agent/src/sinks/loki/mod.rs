@@ -27,19 +27,19 @@
 //! default) and then stops; what was not delivered stays unsettled, so checkpoints do not pass
 //! it and it is read again after the restart.
 
-pub mod auth;
-pub mod batch;
-pub mod cardinality;
+mod auth;
+mod batch;
+mod cardinality;
 mod deliver;
-pub mod encode;
-pub mod encode_json;
-pub mod encode_protobuf;
-pub mod error;
-pub mod labels;
+mod encode;
+pub(crate) mod encode_json;
+mod encode_protobuf;
+mod error;
+mod labels;
 mod prehashed;
 mod rejection;
-pub mod request;
-pub mod retry;
+mod request;
+mod retry;
 
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -58,14 +58,17 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 use crate::context::ComponentContext;
-use crate::event::{Chunk, LabelSet};
-use batch::{Batch, BatchLimits, event_size};
+use crate::pipeline::{Chunk, LabelSet};
+use batch::{Batch, BatchLimits};
 use cardinality::CardinalityGuard;
 use deliver::{Shared, SinkMetrics, deliver};
-use encode::{BodyEncoder, BodyFormat};
 use labels::{Resolved, StreamLabeler};
 use request::LokiClient;
 
+pub use batch::{Stream, event_size};
+pub use encode::{BodyEncoder, BodyFormat};
+pub use encode_json::JsonEncoder;
+pub use encode_protobuf::ProtobufEncoder;
 pub use error::LokiSinkError;
 
 /// How long retries go on after shutdown was requested, by default.

@@ -1,6 +1,6 @@
 //! A hasher for keys that already carry a well-mixed 64-bit hash.
 //!
-//! [`LabelSet`](crate::event::LabelSet) hashes its selector once when it is built and feeds only
+//! [`LabelSet`](crate::pipeline::LabelSet) hashes its selector once when it is built and feeds only
 //! that `u64` to a `Hasher`. Running it through SipHash again on every lookup would cost more
 //! than the rest of the lookup, so maps keyed by label sets use this pass-through instead.
 
@@ -45,7 +45,7 @@ impl Hasher for PrehashedHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LabelSet;
+    use crate::pipeline::LabelSet;
     use std::collections::HashMap;
 
     #[test]

@@ -24,6 +24,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
+pub use crate::backoff::Backoff;
+
 /// The longest `Retry-After` honoured; a longer one is treated as this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
@@ -98,49 +100,15 @@ pub fn classify(status: StatusCode) -> Verdict {
     }
 }
 
-/// Exponential backoff with full jitter for one batch. See the module docs.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    /// A backoff whose first bound is `initial` and whose bounds stop growing at `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max: max.max(initial),
-            attempt: 0,
+/// The wait before retrying a push: `retry_after` (capped at [`MAX_RETRY_AFTER`]) when Loki
+/// gave one, else the backoff's jittered delay. Either way the attempt is counted.
+pub fn retry_wait(backoff: &mut Backoff, retry_after: Option<Duration>) -> Duration {
+    match retry_after {
+        Some(wait) => {
+            backoff.skip();
+            wait.min(MAX_RETRY_AFTER)
         }
-    }
-
-    /// The current upper bound: `min(max, initial × 2^attempt)`.
-    pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-
-    /// The wait before the next attempt: `retry_after` (capped at [`MAX_RETRY_AFTER`]) when Loki
-    /// gave one, else a random fraction of the ceiling. Advances the attempt count.
-    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
-        self.next_delay_with(retry_after, rand::random::<f64>())
-    }
-
-    /// [`Backoff::next_delay`] with the random fraction `unit` in `[0, 1)` given.
-    pub fn next_delay_with(&mut self, retry_after: Option<Duration>, unit: f64) -> Duration {
-        let delay = match retry_after {
-            Some(wait) => wait.min(MAX_RETRY_AFTER),
-            None => self.ceiling().mul_f64(unit.clamp(0.0, 1.0)),
-        };
-        self.attempt = self.attempt.saturating_add(1);
-        delay
-    }
-
-    /// Attempts made so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
+        None => backoff.next_delay(),
     }
 }
 
@@ -196,37 +164,19 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_to_the_cap_with_full_jitter() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(b.ceiling(), Duration::from_millis(100));
-        assert_eq!(b.next_delay_with(None, 0.5), Duration::from_millis(50));
-        assert_eq!(b.ceiling(), Duration::from_millis(200));
-        assert_eq!(b.next_delay_with(None, 0.0), Duration::ZERO);
-        assert_eq!(b.ceiling(), Duration::from_millis(400));
-        for _ in 0..100 {
-            b.next_delay_with(None, 0.3);
-        }
-        assert_eq!(b.ceiling(), Duration::from_secs(1), "capped, no overflow");
-        assert_eq!(b.next_delay_with(None, 1.0), Duration::from_secs(1));
-        for _ in 0..1000 {
-            let d = b.next_delay(None);
-            assert!(d <= Duration::from_secs(1));
-        }
-    }
-
-    #[test]
     fn retry_after_replaces_jitter_up_to_its_own_cap() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         assert_eq!(
-            b.next_delay_with(Some(Duration::from_secs(30)), 0.0),
+            retry_wait(&mut b, Some(Duration::from_secs(30))),
             Duration::from_secs(30),
             "the server's wait wins over the operator's max backoff"
         );
         assert_eq!(
-            b.next_delay_with(Some(Duration::from_secs(3600)), 0.0),
+            retry_wait(&mut b, Some(Duration::from_secs(3600))),
             MAX_RETRY_AFTER
         );
-        assert_eq!(b.attempts(), 2);
+        assert!(retry_wait(&mut b, None) <= Duration::from_millis(400));
+        assert_eq!(b.attempts(), 3);
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn decode_json(headers: &HeaderMap, body: &[u8]) -> proto::PushRequest {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.as_str().expect("label value").to_owned()))
                     .collect();
-                let labels = crate::event::LabelSet::new(pairs).selector().to_owned();
+                let labels = crate::pipeline::LabelSet::new(pairs).selector().to_owned();
                 let entries = s["values"]
                     .as_array()
                     .expect("values")

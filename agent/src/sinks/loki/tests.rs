@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use super::test_support::{FakeLoki, Reply, wait_until};
 use super::{LokiSink, LokiSinkError};
-use crate::acks::{AckLedger, AckToken};
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event, LabelSet};
+use crate::pipeline::{AckLedger, AckToken};
+use crate::pipeline::{Chunk, Event, LabelSet};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -18,9 +18,9 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::LokiSink;
 use super::test_support::wait_until;
-use crate::acks::AckLedger;
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event, LabelSet};
+use crate::pipeline::AckLedger;
+use crate::pipeline::{Chunk, Event, LabelSet};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -15,8 +15,8 @@ use regex::bytes::Regex;
 
 use super::checkpoint::{DockerCursor, StreamPos, StreamTracker};
 use super::frame::{self, Frame, FrameError};
-use super::metadata::{LogStream, StreamLabels};
-use crate::event::Event;
+use crate::containers::{LogStream, StreamLabels};
+use crate::pipeline::Event;
 
 /// A chunk is cut at this many lines even if more are ready.
 pub const MAX_CHUNK_LINES: usize = 1000;
@@ -194,11 +194,6 @@ impl Assembler {
         self.events.push(event);
     }
 
-    /// Lines ready to go.
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
     /// True when no line is ready.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
@@ -237,7 +232,7 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LabelSet;
+    use crate::pipeline::LabelSet;
     use crate::sources::docker::checkpoint::StreamPos;
 
     fn labels() -> [StreamLabels; 2] {

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::metadata::LogStream;
-use crate::acks::AckLedger;
+use crate::containers::LogStream;
+use crate::pipeline::{AckLedger, LedgerWatch};
 
 /// How far back the other stream's position is raised when one stream advances: Docker's two
 /// copiers stamp and write lines microseconds apart, so a line of one stream is never written
@@ -151,6 +151,8 @@ pub const CHECKPOINT_FILE: &str = "containers.json";
 #[derive(Clone, Default)]
 pub struct LedgerRegistry {
     inner: Arc<Mutex<BTreeMap<String, Entry>>>,
+    /// Every container's ledger reports here.
+    watch: LedgerWatch,
 }
 
 #[derive(Clone)]
@@ -160,15 +162,19 @@ struct Entry {
 }
 
 impl LedgerRegistry {
-    /// A registry holding the containers of a loaded checkpoint, each at its saved cursor.
-    pub fn from_doc(doc: &CheckpointDoc) -> Self {
-        let reg = Self::default();
+    /// A registry holding the containers of a loaded checkpoint, each at its saved cursor;
+    /// ledgers report to `watch`.
+    pub fn from_doc(doc: &CheckpointDoc, watch: LedgerWatch) -> Self {
+        let reg = Self {
+            watch,
+            ..Self::default()
+        };
         for (id, c) in &doc.containers {
             reg.lock().insert(
                 id.clone(),
                 Entry {
                     name: c.name.clone(),
-                    ledger: AckLedger::new(c.cursor),
+                    ledger: AckLedger::watched(c.cursor, reg.watch.clone()),
                 },
             );
         }
@@ -185,7 +191,7 @@ impl LedgerRegistry {
         let mut map = self.lock();
         let entry = map.entry(id.to_owned()).or_insert_with(|| Entry {
             name: name.to_owned(),
-            ledger: AckLedger::new(DockerCursor::default()),
+            ledger: AckLedger::watched(DockerCursor::default(), self.watch.clone()),
         });
         if entry.name != name {
             entry.name = name.to_owned();
@@ -206,6 +212,11 @@ impl LedgerRegistry {
     /// Ids of every container with a checkpoint.
     pub fn ids(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
+    }
+
+    /// Chunks of every container whose outcome is not known yet.
+    pub fn in_flight(&self) -> usize {
+        self.lock().values().map(|e| e.ledger.in_flight()).sum()
     }
 
     /// What the checkpoint file should hold now.
@@ -303,7 +314,7 @@ mod tests {
         tok.delivered();
         let doc = reg.snapshot();
         assert_eq!(doc.containers["abc"].cursor, cursor);
-        let again = LedgerRegistry::from_doc(&doc);
+        let again = LedgerRegistry::from_doc(&doc, LedgerWatch::detached());
         assert_eq!(again.committed("abc"), Some(cursor));
         reg.remove("abc");
         assert!(reg.snapshot().containers.is_empty());

@@ -1,9 +1,6 @@
-//! Reaching the Docker daemon: which address, connecting, and how long to wait between tries.
-
-use std::time::Duration;
+//! Reaching the Docker daemon: which address, and connecting.
 
 use bollard::Docker;
-use rand::Rng;
 
 /// Where the daemon listens when neither the config nor `DOCKER_HOST` says.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -45,40 +42,6 @@ pub async fn connect(host: &str) -> Result<Docker, bollard::errors::Error> {
     docker.negotiate_version().await
 }
 
-/// Exponential backoff with full jitter: each wait is random in `[base, cap_n]` where `cap_n`
-/// doubles from `initial` up to `max`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    /// A backoff starting at `initial`, never above `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            current: initial,
-        }
-    }
-
-    /// The next wait.
-    pub fn next_delay(&mut self) -> Duration {
-        let cap = self.current;
-        self.current = (self.current * 2).min(self.max);
-        let floor = self.initial / 2;
-        let span = cap.saturating_sub(floor).as_millis() as u64;
-        floor + Duration::from_millis(rand::rng().random_range(0..=span))
-    }
-
-    /// Back to the first, short wait (after a success).
-    pub fn reset(&mut self) {
-        self.current = self.initial;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,20 +59,6 @@ mod tests {
         assert!(supported_host("/run/docker.sock"));
         assert!(supported_host("tcp://127.0.0.1:2375"));
         assert!(!supported_host("ssh://host"));
-    }
-
-    #[test]
-    fn backoff_grows_to_its_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
-        let mut last_cap = Duration::ZERO;
-        for _ in 0..10 {
-            let d = b.next_delay();
-            assert!(d >= Duration::from_millis(250) && d <= Duration::from_secs(4));
-            last_cap = last_cap.max(d);
-        }
-        assert_eq!(b.current, Duration::from_secs(4));
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(500));
     }
 
     #[tokio::test]

@@ -10,8 +10,8 @@ use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuild
 use futures::{Stream, StreamExt};
 use logship_config::schema::DockerSourceConfig;
 
-use super::metadata::ContainerInfo;
 use super::self_id::SelfId;
+use crate::containers::ContainerInfo;
 
 /// A container label condition from `include_labels`.
 #[derive(Debug, Clone, PartialEq, Eq)]

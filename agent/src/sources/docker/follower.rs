@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::assembler::{Assembler, MultilineSpec};
 use super::checkpoint::DockerCursor;
-use super::metadata::StreamLabels;
-use crate::acks::AckLedger;
-use crate::event::Chunk;
+use crate::containers::StreamLabels;
+use crate::pipeline::AckLedger;
+use crate::pipeline::Chunk;
 
 /// Longest a read line waits for more before its chunk is sent.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
@@ -233,7 +233,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::event::LabelSet;
+    use crate::pipeline::LabelSet;
     use crate::sources::docker::checkpoint::StreamPos;
 
     fn io(tx: mpsc::Sender<Chunk>) -> FollowIo {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use logship_parsers::docker::parse_docker_api_timestamp_line;
 use logship_parsers::timestamp::parse_timestamp;
 
-use super::metadata::LogStream;
+use crate::containers::LogStream;
 
 /// The size at which Docker's log copier cuts a line without a newline into pieces.
 pub const DOCKER_PARTIAL_SIZE: usize = 16 * 1024;

@@ -20,8 +20,8 @@ use super::DockerSource;
 use super::checkpoint::{CHECKPOINT_FILE, CheckpointDoc};
 use crate::checkpoints::CheckpointFile;
 use crate::context::ComponentContext;
-use crate::event::Chunk;
-use crate::topology::Fanout;
+use crate::pipeline::{Chunk, Fanout};
+use crate::sources::harness;
 
 const IMAGE: &str = "logship-test-busybox:latest";
 
@@ -119,8 +119,12 @@ fn start(config: serde_json::Value, data_dir: &Path) -> Running {
     let ctx = ComponentContext::for_test("containers", data_dir);
     let source = DockerSource::new(&config, ctx.clone()).unwrap();
     let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(async move {
-        source.run(Fanout::new(vec![tx])).await.unwrap();
+    let task = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let exit = harness::run(source, ctx, Fanout::new(vec![tx])).await;
+            assert_eq!(exit, harness::SourceExit::Finished);
+        }
     });
     Running {
         ctx,

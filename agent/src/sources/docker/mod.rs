@@ -9,25 +9,24 @@
 //! a restart of the agent, a restart of the container or a restart of dockerd, reading
 //! resumes from there: nothing lost, nothing shipped twice but what was in flight.
 //!
-//! Layout: [`client`] connects and backs off; [`discovery`] lists, watches events and
-//! filters; [`supervisor`] owns the connection and the followed containers; [`follower`]
-//! reads one container into chunks; [`frame`] splits one API item; [`self_id`] recognises the
-//! agent's own container; [`container_config`] gives the `decoder = "docker"` file path the
-//! same attributes from `config.v2.json`.
+//! Layout: [`client`] connects; [`discovery`] lists, watches events and filters;
+//! [`supervisor`] owns the connection and the followed containers (reconnecting with
+//! backoff); [`follower`] reads one container into chunks; [`frame`] splits one API item;
+//! [`self_id`] recognises the agent's own container. What a container is called and how that
+//! becomes labels lives in [`crate::containers`], shared with the file source's
+//! `decoder = "docker"`.
 //!
 //! TTY containers have one stream; its lines carry `stream="stdout"`, as Docker's json-file
 //! driver records them, so the API path and the file path agree.
 
-pub mod assembler;
-pub mod checkpoint;
-pub mod client;
-pub mod container_config;
-pub mod discovery;
-pub mod follower;
-pub mod frame;
-pub mod metadata;
-pub mod self_id;
-pub mod supervisor;
+mod assembler;
+mod checkpoint;
+mod client;
+mod discovery;
+mod follower;
+mod frame;
+mod self_id;
+mod supervisor;
 
 #[cfg(test)]
 mod live_tests;
@@ -40,23 +39,20 @@ use tokio::sync::mpsc;
 use self::assembler::MultilineSpec;
 use self::checkpoint::{CHECKPOINT_FILE, CheckpointDoc, LedgerRegistry};
 use self::discovery::ContainerFilter;
-use self::metadata::{LabelPlan, UnknownAttribute};
 use self::supervisor::{Supervisor, SupervisorConfig};
-use crate::checkpoints::{self, CheckpointError, CheckpointFile};
+use super::harness::Source;
+use crate::checkpoints::{CheckpointError, CheckpointFile, Checkpointing, Snapshot, load_or_reset};
+use crate::containers::{LabelPlan, UnknownAttribute};
 use crate::context::ComponentContext;
-use crate::event::Chunk;
-use crate::topology::Fanout;
+use crate::pipeline::{Chunk, Fanout};
 
-pub use self::container_config::{ContainerConfigCache, ContainerConfigError};
-pub use self::metadata::{ContainerInfo, LogStream, StreamLabels};
+pub use self::checkpoint::CheckpointDoc as DockerCheckpoint;
 
 /// Chunks between the followers and the source's output. Small: a full downstream should
 /// stop the followers quickly, not fill a buffer.
 const CHANNEL_CAPACITY: usize = 4;
-/// How often acknowledged positions are written to disk.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
-/// A docker source could not be built.
+/// A docker source could not be built, or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerSourceError {
     /// `docker_host` (or `DOCKER_HOST`) uses a scheme this agent cannot speak.
@@ -76,6 +72,9 @@ pub enum DockerSourceError {
     /// The checkpoint file could not be read.
     #[error("docker source checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The task that follows containers died.
+    #[error("the container supervisor failed: {0}")]
+    Supervisor(String),
 }
 
 /// The `docker` source, built and ready to run.
@@ -132,7 +131,7 @@ impl DockerSource {
             }
         };
         let checkpoint = CheckpointFile::new(&ctx.data_dir, CHECKPOINT_FILE);
-        let doc: CheckpointDoc = checkpoint.load()?.unwrap_or_default();
+        let doc: CheckpointDoc = load_or_reset(&checkpoint)?.unwrap_or_default();
         let self_id = self_id::detect();
         if let Some(s) = &self_id {
             tracing::info!(component = %ctx.id, own_container = ?s, "running in a container; it is never followed");
@@ -146,25 +145,32 @@ impl DockerSource {
                 multiline,
             },
             checkpoint,
-            ledgers: LedgerRegistry::from_doc(&doc),
+            ledgers: LedgerRegistry::from_doc(&doc, ctx.acks.clone()),
             ctx,
+        })
+    }
+}
+
+impl Source for DockerSource {
+    type Checkpoint = CheckpointDoc;
+    type Error = DockerSourceError;
+
+    fn checkpointing(&self) -> Option<Checkpointing<CheckpointDoc>> {
+        let registry = self.ledgers.clone();
+        Some(Checkpointing {
+            file: self.checkpoint.clone(),
+            snapshot: Box::new(move || Snapshot {
+                value: registry.snapshot(),
+                in_flight: registry.in_flight(),
+            }),
         })
     }
 
     /// Runs until `ctx.shutdown` is cancelled; emits chunks via `out.send(chunk).await`
     /// (that await is the backpressure). A missing or restarting daemon is retried with
     /// backoff, never returned as an error.
-    pub async fn run(self, mut out: Fanout) -> Result<(), DockerSourceError> {
+    async fn read(self, mut out: Fanout) -> Result<(), Self::Error> {
         let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CAPACITY);
-        let registry = self.ledgers.clone();
-        // Its final write comes once every sink has returned (`drained`); `run` waits for it.
-        let writer = checkpoints::spawn_writer(
-            self.checkpoint,
-            CHECKPOINT_INTERVAL,
-            self.ctx.drained.clone(),
-            self.ctx.metrics.clone(),
-            move || registry.snapshot(),
-        );
         let comp = self.ctx.metrics.component(&self.ctx.id);
         // The supervisor stops on shutdown, or when nobody downstream is left.
         let mut sup_ctx = self.ctx.clone();
@@ -184,12 +190,7 @@ impl DockerSource {
         }
         // Followers may still be flushing; let them finish into the void.
         drop(rx);
-        if let Err(e) = task.await {
-            tracing::error!(component = %self.ctx.id, error = %e, "docker source supervisor failed");
-        }
-        // Closing the output lets the pipeline drain; then the last checkpoint is written.
-        drop(out);
-        let _ = writer.await;
-        Ok(())
+        task.await
+            .map_err(|e| DockerSourceError::Supervisor(e.to_string()))
     }
 }

@@ -21,12 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::assembler::MultilineSpec;
 use super::checkpoint::{DockerCursor, LedgerRegistry};
-use super::client::{self, Backoff};
+use super::client;
 use super::discovery::{self, ContainerEvent, ContainerFilter};
 use super::follower::{self, FollowEnd, FollowIo, FollowOutcome, FollowSpec};
-use super::metadata::{ContainerInfo, LabelPlan};
+use crate::backoff::Backoff;
+use crate::containers::{ContainerInfo, LabelPlan};
 use crate::context::ComponentContext;
-use crate::event::Chunk;
+use crate::pipeline::Chunk;
 
 /// How often the daemon is pinged while a session is up.
 const PING_INTERVAL: Duration = Duration::from_secs(5);

@@ -12,7 +12,7 @@ use logship_parsers::multiline::MultilineAggregator;
 use logship_parsers::partial::PartialMerger;
 use logship_parsers::stream::Stream;
 
-use crate::event::{Event, LabelSet};
+use crate::pipeline::{Event, LabelSet};
 
 /// Labels for the lines of one file: plain files use `stdout` for everything.
 pub(super) struct StreamLabels {

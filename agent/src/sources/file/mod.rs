@@ -22,20 +22,17 @@ mod server;
 mod tailer;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use logship_config::schema::FileSourceConfig;
 use serde::{Deserialize, Serialize};
 
 pub use discovery::GlobError;
 
-use crate::checkpoints::{CheckpointError, CheckpointFile, spawn_writer};
+use super::harness::Source;
+use crate::checkpoints::{CheckpointError, CheckpointFile, Checkpointing, Snapshot, load_or_reset};
 use crate::context::ComponentContext;
-use crate::topology::Fanout;
+use crate::pipeline::Fanout;
 use registry::{Registry, StoredStream};
-
-/// How often acknowledged offsets are written to disk while they change.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The file source could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +61,7 @@ pub enum FileSourceError {
 
 /// The checkpoint file's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CheckpointDoc {
+pub struct CheckpointDoc {
     version: u32,
     streams: Vec<StoredStream>,
 }
@@ -89,50 +86,53 @@ impl FileSource {
             source,
         })?;
         let checkpoint = CheckpointFile::new(&ctx.data_dir, "checkpoints.json");
-        let stored = match checkpoint.load::<CheckpointDoc>() {
-            Ok(Some(doc)) => doc.streams,
-            Ok(None) => Vec::new(),
-            Err(CheckpointError::Corrupt { path, source }) => {
-                // Starting over re-sends what was shipped (duplicates) but loses nothing.
-                tracing::error!(path = %path.display(), error = %source, "checkpoint is corrupt; moving it aside and reading files from the beginning");
-                let _ = std::fs::rename(&path, path.with_extension("json.corrupt"));
-                Vec::new()
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let stored = load_or_reset::<CheckpointDoc>(&checkpoint)?
+            .map(|doc| doc.streams)
+            .unwrap_or_default();
         Ok(Self {
             config: config.clone(),
-            registry: Arc::new(Mutex::new(Registry::from_checkpoint(stored))),
+            registry: Arc::new(Mutex::new(Registry::from_checkpoint(
+                stored,
+                ctx.acks.clone(),
+            ))),
             ctx,
             checkpoint,
         })
     }
+}
 
-    /// Tails files until `ctx.shutdown` is cancelled.
-    pub async fn run(self, out: Fanout) -> Result<(), FileSourceError> {
+impl Source for FileSource {
+    type Checkpoint = CheckpointDoc;
+    type Error = FileSourceError;
+
+    fn checkpointing(&self) -> Option<Checkpointing<CheckpointDoc>> {
         let registry = self.registry.clone();
         let lag = self
             .ctx
             .metrics
             .checkpoint_lag_bytes
             .with_label_values(&[&self.ctx.id]);
-        let writer = spawn_writer(
-            self.checkpoint,
-            CHECKPOINT_INTERVAL,
-            self.ctx.drained.clone(),
-            self.ctx.metrics.clone(),
-            move || {
-                let (streams, lag_bytes) = registry
+        Some(Checkpointing {
+            file: self.checkpoint.clone(),
+            snapshot: Box::new(move || {
+                let now = registry
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .snapshot();
-                lag.set(i64::try_from(lag_bytes).unwrap_or(i64::MAX));
-                CheckpointDoc {
-                    version: 1,
-                    streams,
+                lag.set(i64::try_from(now.lag_bytes).unwrap_or(i64::MAX));
+                Snapshot {
+                    value: CheckpointDoc {
+                        version: 1,
+                        streams: now.streams,
+                    },
+                    in_flight: now.in_flight,
                 }
-            },
-        );
+            }),
+        })
+    }
+
+    /// Tails files until `ctx.shutdown` is cancelled.
+    async fn read(self, out: Fanout) -> Result<(), FileSourceError> {
         let server = server::FileServer::new(&self.config, self.ctx.clone(), self.registry, out)?;
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let handle = tokio::runtime::Handle::current();
@@ -145,9 +145,6 @@ impl FileSource {
             .map_err(|e| FileSourceError::Thread(e.to_string()))?;
         done_rx
             .await
-            .map_err(|_| FileSourceError::Thread("the file server thread panicked".into()))?;
-        // The checkpoint writer makes its last write once the sinks have drained.
-        let _ = writer.await;
-        Ok(())
+            .map_err(|_| FileSourceError::Thread("the file server thread panicked".into()))
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::acks::AckLedger;
+use crate::pipeline::{AckLedger, LedgerWatch};
 
 /// Index of a stream in the registry.
 pub(super) type StreamId = usize;
@@ -76,12 +76,26 @@ pub(super) struct StoredStream {
 pub(super) struct Registry {
     streams: HashMap<StreamId, StreamState>,
     next_id: StreamId,
+    /// Every stream's ledger reports here.
+    watch: LedgerWatch,
+}
+
+/// What the checkpoint should hold now, and how far it trails what was read.
+pub(super) struct RegistrySnapshot {
+    pub streams: Vec<StoredStream>,
+    /// Bytes emitted but not yet acknowledged.
+    pub lag_bytes: u64,
+    /// Chunks whose outcome is not known yet.
+    pub in_flight: usize,
 }
 
 impl Registry {
-    /// A registry holding the streams of a checkpoint, all idle.
-    pub(super) fn from_checkpoint(stored: Vec<StoredStream>) -> Self {
-        let mut r = Self::default();
+    /// A registry holding the streams of a checkpoint, all idle; ledgers report to `watch`.
+    pub(super) fn from_checkpoint(stored: Vec<StoredStream>, watch: LedgerWatch) -> Self {
+        let mut r = Self {
+            watch,
+            ..Self::default()
+        };
         for s in stored {
             let id = r.insert(s.fingerprint, s.dev, s.ino, s.path, s.offset);
             if let Some(st) = r.streams.get_mut(&id) {
@@ -193,7 +207,7 @@ impl Registry {
                 ino,
                 path,
                 emitted: offset,
-                ledger: AckLedger::new(offset),
+                ledger: AckLedger::watched(offset, self.watch.clone()),
                 status: StreamStatus::Attached,
                 last_seen: Instant::now(),
             },
@@ -253,15 +267,17 @@ impl Registry {
         });
     }
 
-    /// What the checkpoint file should hold now, and the bytes emitted but not acknowledged.
-    pub(super) fn snapshot(&self) -> (Vec<StoredStream>, u64) {
+    /// What the checkpoint file should hold now, and how far it trails what was read.
+    pub(super) fn snapshot(&self) -> RegistrySnapshot {
         let mut lag = 0;
+        let mut in_flight = 0;
         let mut out: Vec<StoredStream> = self
             .streams
             .values()
             .map(|s| {
                 let offset = s.ledger.committed();
                 lag += s.emitted.saturating_sub(offset);
+                in_flight += s.ledger.in_flight();
                 StoredStream {
                     fingerprint: s.fingerprint,
                     dev: s.dev,
@@ -272,7 +288,11 @@ impl Registry {
             })
             .collect();
         out.sort_by(|a, b| (&a.path, a.fingerprint).cmp(&(&b.path, b.fingerprint)));
-        (out, lag)
+        RegistrySnapshot {
+            streams: out,
+            lag_bytes: lag,
+            in_flight,
+        }
     }
 }
 
@@ -333,14 +353,14 @@ mod tests {
             path: "app.log".into(),
             offset: 40,
         }];
-        let mut r = Registry::from_checkpoint(stored.clone());
+        let mut r = Registry::from_checkpoint(stored.clone(), LedgerWatch::detached());
         match r.resolve(1, 10, 100, 0xaa) {
             Resolution::Attach { offset, .. } => assert_eq!(offset, 40),
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.snapshot().0, stored);
+        assert_eq!(r.snapshot().streams, stored);
         // Copytruncate while the agent was down: the copy (another inode) carries the content.
-        let mut r = Registry::from_checkpoint(stored);
+        let mut r = Registry::from_checkpoint(stored, LedgerWatch::detached());
         assert_eq!(r.resolve(1, 10, 5, 0xcc), Resolution::New);
         match r.resolve(1, 12, 100, 0xaa) {
             Resolution::Attach { offset, .. } => assert_eq!(offset, 40),

@@ -20,13 +20,13 @@ use super::discovery::{self, Globs};
 use super::fingerprint::fingerprint;
 use super::registry::{Registry, Resolution, StreamStatus};
 use super::tailer::{Binding, Poll, Tailer};
-use crate::acks::AckToken;
+use crate::containers::{ContainerConfigCache, ContainerInfo};
+use crate::containers::{LabelPlan, LogStream};
 use crate::context::ComponentContext;
-use crate::event::{Chunk, Event, LabelSet};
-use crate::sources::docker::metadata::{LabelPlan, LogStream};
-use crate::sources::docker::{ContainerConfigCache, ContainerInfo};
+use crate::pipeline::AckToken;
+use crate::pipeline::Fanout;
+use crate::pipeline::{Chunk, Event, LabelSet};
 use crate::telemetry::ComponentMetrics;
-use crate::topology::Fanout;
 
 /// Bytes read from one file per turn, so one busy file cannot starve the others. About a
 /// thousand 250-byte lines: the size of one chunk.

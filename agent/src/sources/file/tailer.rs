@@ -14,9 +14,9 @@ use logship_parsers::lines::LineSplitter;
 use super::assemble::Assembler;
 use super::fingerprint::{FINGERPRINT_BYTES, fingerprint_of, read_head};
 use super::registry::StreamId;
-use crate::acks::AckLedger;
-use crate::event::Event;
-use crate::sources::docker::ContainerInfo;
+use crate::containers::ContainerInfo;
+use crate::pipeline::AckLedger;
+use crate::pipeline::Event;
 
 /// Bytes asked of the kernel per read.
 const READ_SIZE: usize = 64 * 1024;
