@@ -1,7 +1,7 @@
 //! Support for the benches: the workload generator and a handle on the agent process.
 //!
-//! The criterion micro-benches live in `benches/benches/`; the end-to-end bench is the `e2e`
-//! binary (`cargo run --release -p logship-benches --bin e2e`).
+//! The criterion micro-benches live in `benches/benches/`; the end-to-end benches are binaries:
+//! `e2e` (one big file), `files_bench` (thousands of mostly idle files), `docker_bench`.
 
 pub mod agent;
 pub mod workload;

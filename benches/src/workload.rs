@@ -10,11 +10,17 @@ const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
 
 /// Writes `n` lines to `path` and returns the bytes written.
 pub fn write_json_lines(path: &Path, n: usize) -> io::Result<u64> {
+    write_json_lines_seeded(path, 0, n, 0)
+}
+
+/// Writes lines `first..first + n` to `path`, with ids drawn from `seed` (so that files
+/// written with different seeds differ from their first line on); returns the bytes written.
+pub fn write_json_lines_seeded(path: &Path, first: usize, n: usize, seed: u64) -> io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let mut written = 0u64;
     let mut line = String::with_capacity(320);
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    for i in 0..n {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    for i in first..first + n {
         line.clear();
         json_line(i, &mut rng, &mut line);
         line.push('\n');

@@ -164,9 +164,18 @@ pub struct FileSourceConfig {
     /// Static labels added to every line of this source.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// How often to re-run the globs, in addition to inotify wake-ups.
+    /// How often the globs are walked again as a safety net. Changes are noticed at once by
+    /// inotify; the walk finds what inotify cannot report (network file systems) or lost.
     #[serde(default = "default_glob_interval_ms")]
     pub glob_interval_ms: u64,
+    /// Most files open at once. Beyond it the quietest files that are read to their end are
+    /// closed, and reopened from their checkpoint when they change.
+    #[serde(default = "default_open_files_limit")]
+    pub open_files_limit: usize,
+    /// Files not written for longer than this, when first found, are read only from their
+    /// end: their old lines are skipped, new ones are read. Unset: every file is read whole.
+    #[serde(default)]
+    pub ignore_older_secs: Option<u64>,
 }
 
 /// Loki's default `max_line_size` is 256 KB; a longer line would be rejected there anyway.
@@ -179,7 +188,11 @@ fn default_filename_label() -> String {
 }
 
 fn default_glob_interval_ms() -> u64 {
-    1000
+    30_000
+}
+
+fn default_open_files_limit() -> usize {
+    1024
 }
 
 /// `type = "stdin"`.

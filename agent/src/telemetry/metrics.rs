@@ -47,8 +47,14 @@ pub struct Metrics {
     pub checkpoints_written: IntCounter,
     /// Checkpoint writes that failed (disk full, permissions).
     pub checkpoint_errors: IntCounter,
-    /// Files being tailed.
+    /// Files being tailed (open).
     pub files_watched: IntGaugeVec,
+    /// Files found but not open because `open_files_limit` is reached.
+    pub files_waiting: IntGaugeVec,
+    /// Unread bytes of files deleted while open (reachable only through the descriptor).
+    pub files_deleted_unread_bytes: IntGaugeVec,
+    /// Walks of the globs, by reason (`start`, `timer`, `overflow`).
+    pub file_rescans: IntCounterVec,
     /// Files that could not be opened or read.
     pub file_errors: IntCounterVec,
     /// Containers being followed.
@@ -194,7 +200,22 @@ impl Metrics {
             ),
             checkpoints_written,
             checkpoint_errors,
-            files_watched: g("logship_files_watched", "Files being tailed.", comp),
+            files_watched: g("logship_files_watched", "Files being tailed (open).", comp),
+            files_waiting: g(
+                "logship_files_waiting",
+                "Files found but not open because open_files_limit is reached.",
+                comp,
+            ),
+            files_deleted_unread_bytes: g(
+                "logship_files_deleted_unread_bytes",
+                "Unread bytes of files deleted while open; kept readable through their descriptor.",
+                comp,
+            ),
+            file_rescans: c(
+                "logship_file_rescans_total",
+                "Walks of a file source's globs, by reason: start, timer, overflow (inotify lost events).",
+                &["component", "reason"],
+            ),
             file_errors: c(
                 "logship_file_errors_total",
                 "Files that could not be opened or read.",

@@ -65,6 +65,7 @@ fn file(c: &mut Checker<'_, '_, '_>, base: &[&str], f: &FileSourceConfig) {
     }
     c.positive(&extend(base, "max_line_bytes"), f.max_line_bytes as u64);
     c.positive(&extend(base, "glob_interval_ms"), f.glob_interval_ms);
+    c.positive(&extend(base, "open_files_limit"), f.open_files_limit as u64);
     if !f.filename_label.is_empty()
         && let Some(why) = label_name_problem(&f.filename_label)
     {

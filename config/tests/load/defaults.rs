@@ -32,7 +32,9 @@ fn readme_example_loads_with_defaults() {
     assert_eq!(app.max_line_bytes, 256 * 1024);
     assert_eq!(app.decoder, FileDecoder::None);
     assert_eq!(app.filename_label, "filename");
-    assert_eq!(app.glob_interval_ms, 1000);
+    assert_eq!(app.glob_interval_ms, 30_000);
+    assert_eq!(app.open_files_limit, 1024);
+    assert_eq!(app.ignore_older_secs, None);
     assert!(app.multiline.is_none());
 
     let TransformConfig::Json(parse) = &c.transforms["parse"] else {

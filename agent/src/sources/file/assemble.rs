@@ -11,6 +11,7 @@ use logship_parsers::docker::parse_docker_json;
 use logship_parsers::multiline::MultilineAggregator;
 use logship_parsers::partial::PartialMerger;
 use logship_parsers::stream::Stream;
+use regex::bytes::Regex;
 
 use crate::pipeline::{Event, LabelSet};
 
@@ -37,6 +38,25 @@ struct Multiline {
     record_time: i64,
 }
 
+/// A source's multiline settings, with its start pattern compiled once for every file.
+#[derive(Clone)]
+pub(super) struct MultilineSpec {
+    start: Regex,
+    timeout: Duration,
+    max_lines: usize,
+}
+
+impl MultilineSpec {
+    /// Compiles the start pattern of `config`.
+    pub(super) fn new(config: &MultilineConfig) -> Result<Self, regex::Error> {
+        Ok(Self {
+            start: Regex::new(&config.start_pattern)?,
+            timeout: Duration::from_millis(config.timeout_ms),
+            max_lines: config.max_lines,
+        })
+    }
+}
+
 /// Assembles events from the raw lines of one file.
 pub(super) struct Assembler {
     decoder: FileDecoder,
@@ -52,37 +72,29 @@ impl Assembler {
     /// An assembler for a file framed by `decoder`.
     pub(super) fn new(
         decoder: FileDecoder,
-        multiline: Option<&MultilineConfig>,
+        multiline: Option<&MultilineSpec>,
         labels: StreamLabels,
         max_line_bytes: usize,
-    ) -> Result<Self, regex::Error> {
-        let lane = || -> Result<Lane, regex::Error> {
-            Ok(Lane {
-                partial: PartialMerger::new(max_line_bytes),
-                partial_start: None,
-                partial_time: 0,
-                multiline: match multiline {
-                    Some(m) => Some(Multiline {
-                        aggregator: MultilineAggregator::new(
-                            regex::bytes::Regex::new(&m.start_pattern)?,
-                            m.max_lines,
-                            max_line_bytes,
-                        ),
-                        timeout: Duration::from_millis(m.timeout_ms),
-                        last_push: Instant::now(),
-                        record_time: 0,
-                    }),
-                    None => None,
-                },
-            })
+    ) -> Self {
+        let lane = || Lane {
+            partial: PartialMerger::new(max_line_bytes),
+            partial_start: None,
+            partial_time: 0,
+            multiline: multiline.map(|m| Multiline {
+                // Cloning a compiled regex shares it.
+                aggregator: MultilineAggregator::new(m.start.clone(), m.max_lines, max_line_bytes),
+                timeout: m.timeout,
+                last_push: Instant::now(),
+                record_time: 0,
+            }),
         };
-        Ok(Self {
+        Self {
             decoder,
-            lanes: [lane()?, lane()?],
+            lanes: [lane(), lane()],
             labels,
             decode_errors: 0,
             truncated: 0,
-        })
+        }
     }
 
     /// Takes one raw line that occupies `[start, end)` of the file (newline included), read at
@@ -191,6 +203,16 @@ impl Assembler {
                 out.push(Event::new(m.record_time, record.line, labels.clone()));
             }
         }
+    }
+
+    /// When a pending multiline record times out, if one is pending.
+    pub(super) fn stale_deadline(&self) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .filter_map(|l| l.multiline.as_ref())
+            .filter(|m| m.aggregator.pending_first_tag().is_some())
+            .map(|m| m.last_push + m.timeout)
+            .min()
     }
 
     /// Flushes everything pending (the file is being closed for good).

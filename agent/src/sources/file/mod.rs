@@ -1,25 +1,34 @@
 //! The file source: tails files matched by globs, follows rotation, and checkpoints only what
 //! the sinks acknowledged.
 //!
-//! One thread per source (the *file server*) owns every open file: it re-runs the globs,
-//! reads each file in turn up to a budget, splits and assembles lines, and hands chunks to the
-//! pipeline. Sending blocks when the pipeline is full, which stops reading: that is the
-//! backpressure. The pieces:
+//! One thread per source (the *file server*) owns every open file. It learns of changes from
+//! inotify, reads only files that changed, and hands chunks to the pipeline; sending blocks
+//! when the pipeline is full, which stops reading: that is the backpressure. A quiet file
+//! costs a descriptor and a few hundred bytes, no buffer. The pieces:
 //!
-//! - [`discovery`]: globs, and the inotify watcher that wakes the server early;
-//! - [`fingerprint`]: a file's content identity (hash of its first line);
-//! - [`registry`]: the known content streams and how a found path maps to one (rename,
-//!   copytruncate copy, inode reuse, checkpoint);
-//! - [`tailer`]: one open file: reading, truncation and rotation detection;
+//! - [`discovery`]: the include/exclude globs (the same [`FileGlob`] `validate` checks) and
+//!   the walk that finds matching files;
+//! - [`watcher`]: the inotify watch that records which paths changed;
+//! - [`fingerprint`]: what a file's start looks like (first-line hash, head signature);
+//! - [`registry`]: the known content streams and which one a found file is (identity is
+//!   device + inode; the fingerprint only recognises copytruncate copies and inode reuse);
+//! - [`server`]: the loop: events, timers, safety looks and rescans decide which files to
+//!   poll; `open_files_limit`; [`open`]: opening a found file; [`labels`]: its labels;
+//! - [`tailer`]: one open file: reading, truncation, rotation and deletion;
 //! - [`assemble`]: docker/CRI framing, partial lines, multiline records → events;
 //! - the checkpoint: `<data_dir>/<id>/checkpoints.json`, each stream's acknowledged offset.
+//!
+//! [`FileGlob`]: logship_config::globs::FileGlob
 
 mod assemble;
 mod discovery;
 mod fingerprint;
+mod labels;
+mod open;
 mod registry;
 mod server;
 mod tailer;
+mod watcher;
 
 use std::sync::{Arc, Mutex};
 
@@ -79,7 +88,7 @@ impl FileSource {
     pub fn new(config: &FileSourceConfig, ctx: ComponentContext) -> Result<Self, FileSourceError> {
         discovery::Globs::new(&config.include, &config.exclude)?;
         if let Some(m) = &config.multiline {
-            regex::bytes::Regex::new(&m.start_pattern)?;
+            assemble::MultilineSpec::new(m)?;
         }
         std::fs::create_dir_all(&ctx.data_dir).map_err(|source| FileSourceError::DataDir {
             path: ctx.data_dir.clone(),

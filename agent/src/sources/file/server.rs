@@ -1,69 +1,117 @@
 //! The file server: the one thread of a file source that discovers, reads and sends.
+//!
+//! It does work only when there is a reason:
+//!
+//! - an **event** (inotify, through [`ChangeWatcher`]) for a path: the file at that path is
+//!   looked at (opened if new, polled if open);
+//! - a **timer**: a rotated file's grace, a multiline record's timeout, a file that may be a
+//!   copy waiting for a decision;
+//! - the **safety look**, every second: one `fstat` per open file, catching writes no event
+//!   reported (network file systems, a lost event);
+//! - the **rescan**, every `glob_interval_ms` (and when inotify overflowed): the globs are
+//!   walked again and every match is checked against what is known.
+//!
+//! Polled files are read round-robin, each up to a budget per turn, so one busy file cannot
+//! starve the others. Sending blocks while the pipeline is full: that is the backpressure.
+//! At most `open_files_limit` files are open; beyond it the quietest files that are read to
+//! their end are closed, and reopened from their offset (found again by device and inode) when
+//! they change. A file deleted while it still has unread bytes is never closed early: its
+//! descriptor is the only way left to those bytes.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use logship_config::schema::{FileDecoder, FileSourceConfig, ReadFrom};
-use logship_parsers::cri::parse_cri_path;
-use notify::RecommendedWatcher;
 use prometheus::{IntCounter, IntGauge};
 
 use super::FileSourceError;
-use super::assemble::{Assembler, StreamLabels};
-use super::discovery::{self, Globs};
-use super::fingerprint::fingerprint;
-use super::registry::{Registry, Resolution, StreamStatus};
+use super::assemble::MultilineSpec;
+use super::discovery::Globs;
+use super::registry::{Registry, StreamStatus};
 use super::tailer::{Binding, Poll, Tailer};
-use crate::containers::{ContainerConfigCache, ContainerInfo};
-use crate::containers::{LabelPlan, LogStream};
+use super::watcher::ChangeWatcher;
+use crate::containers::ContainerConfigCache;
 use crate::context::ComponentContext;
-use crate::pipeline::AckToken;
-use crate::pipeline::Fanout;
-use crate::pipeline::{Chunk, Event, LabelSet};
+use crate::pipeline::{Chunk, Event, Fanout, LabelSet};
 use crate::telemetry::ComponentMetrics;
 
 /// Bytes read from one file per turn, so one busy file cannot starve the others. About a
 /// thousand 250-byte lines: the size of one chunk.
 const READ_BUDGET: usize = 256 * 1024;
 
-/// Longest sleep when nothing happened; inotify usually wakes the server much sooner.
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often every open file gets a cheap `fstat`, for changes no event reported.
+const SAFETY_LOOK: Duration = Duration::from_secs(1);
 
-/// Shortest gap between two glob runs triggered by inotify.
-const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
+/// How long a file that starts exactly like another may wait to be told apart from a
+/// copytruncate copy before it is read as a file of its own.
+pub(super) const UNDECIDED_LIMIT: Duration = Duration::from_secs(5);
+
+/// How often undecided files and files waiting for a descriptor are looked at again.
+const RETRY_EVERY: Duration = Duration::from_millis(250);
+
+/// How often forgotten streams are expired from the registry.
+const EXPIRE_EVERY: Duration = Duration::from_secs(60);
+
+/// Identifies a tailer within the server.
+pub(super) type TailerId = u64;
+
+/// What a file source does with the files it finds, fixed at build time.
+pub(super) struct Settings {
+    pub source_labels: LabelSet,
+    pub filename_label: Option<String>,
+    pub decoder: FileDecoder,
+    pub multiline: Option<MultilineSpec>,
+    pub max_line_bytes: usize,
+    pub read_from: ReadFrom,
+    pub rescan_interval: Duration,
+    pub open_files_limit: usize,
+    pub ignore_older: Option<Duration>,
+}
+
+/// The metric handles of one file source.
+pub(super) struct ServerMetrics {
+    pub component: ComponentMetrics,
+    pub truncated: IntCounter,
+    pub parse_errors: IntCounter,
+    pub file_errors: IntCounter,
+    pub files_open: IntGauge,
+    pub files_waiting: IntGauge,
+    pub deleted_unread: IntGauge,
+    pub rescans: prometheus::IntCounterVec,
+}
 
 /// The file server's state.
 pub(super) struct FileServer {
-    ctx: ComponentContext,
-    globs: Globs,
-    registry: Arc<Mutex<Registry>>,
-    tailers: Vec<Tailer>,
-    out: Fanout,
-    wake: Receiver<()>,
-    _watcher: Option<RecommendedWatcher>,
-    source_labels: LabelSet,
-    filename_label: Option<String>,
-    decoder: FileDecoder,
-    multiline: Option<logship_config::schema::MultilineConfig>,
-    max_line_bytes: usize,
-    read_from: ReadFrom,
-    scan_interval: Duration,
-    first_scan: bool,
+    pub(super) ctx: ComponentContext,
+    pub(super) globs: Globs,
+    pub(super) settings: Settings,
+    pub(super) registry: Arc<Mutex<Registry>>,
+    pub(super) watcher: ChangeWatcher,
+    pub(super) tailers: HashMap<TailerId, Tailer>,
+    next_tailer: TailerId,
+    /// The tailer reading the file now at each path (a rotated file's tailer loses its path
+    /// to the new file's).
+    pub(super) by_path: HashMap<PathBuf, TailerId>,
+    pub(super) by_inode: HashMap<(u64, u64), TailerId>,
+    /// Tailers to poll, in turn; `queued` says who is in it.
+    active: VecDeque<TailerId>,
+    queued: HashSet<TailerId>,
+    /// Tailers with a deadline (see [`Tailer::deadline`]).
+    timed: HashSet<TailerId>,
+    /// Files that start like another stream, since when; decided or read as new within
+    /// [`UNDECIDED_LIMIT`].
+    pub(super) undecided: HashMap<PathBuf, Instant>,
+    /// Files not opened because `open_files_limit` was reached.
+    pub(super) waiting: HashSet<PathBuf>,
+    pub(super) first_scan: bool,
     /// Paths whose problem was already reported, so a broken file is not logged every scan.
-    reported: HashSet<PathBuf>,
+    pub(super) reported: HashSet<PathBuf>,
     /// For `decoder = "docker"`: each container's `config.v2.json`, cached.
-    containers: ContainerConfigCache,
-    metrics: ComponentMetrics,
-    truncated: IntCounter,
-    parse_errors: IntCounter,
-    file_errors: IntCounter,
-    files_watched: IntGauge,
+    pub(super) containers: ContainerConfigCache,
+    pub(super) metrics: ServerMetrics,
+    out: Fanout,
 }
 
 impl FileServer {
@@ -74,83 +122,133 @@ impl FileServer {
         out: Fanout,
     ) -> Result<Self, FileSourceError> {
         let globs = Globs::new(&config.include, &config.exclude)?;
-        let (wake_tx, wake) = sync_channel(1);
-        let watcher = discovery::watch(&globs, wake_tx);
+        let multiline = config
+            .multiline
+            .as_ref()
+            .map(MultilineSpec::new)
+            .transpose()?;
+        let watcher = ChangeWatcher::new(globs.watch_roots());
         let id = &*ctx.id;
         let m = &ctx.metrics;
         Ok(Self {
-            metrics: m.component(id),
-            truncated: m.truncated_lines.with_label_values(&[id]),
-            parse_errors: m.parse_errors.with_label_values(&[id]),
-            file_errors: m.file_errors.with_label_values(&[id]),
-            files_watched: m.files_watched.with_label_values(&[id]),
-            source_labels: LabelSet::new(
-                config.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
-            filename_label: Some(config.filename_label.clone()).filter(|l| !l.is_empty()),
-            decoder: config.decoder,
-            multiline: config.multiline.clone(),
-            max_line_bytes: config.max_line_bytes,
-            read_from: config.read_from,
-            scan_interval: Duration::from_millis(config.glob_interval_ms.max(10)),
+            metrics: ServerMetrics {
+                component: m.component(id),
+                truncated: m.truncated_lines.with_label_values(&[id]),
+                parse_errors: m.parse_errors.with_label_values(&[id]),
+                file_errors: m.file_errors.with_label_values(&[id]),
+                files_open: m.files_watched.with_label_values(&[id]),
+                files_waiting: m.files_waiting.with_label_values(&[id]),
+                deleted_unread: m.files_deleted_unread_bytes.with_label_values(&[id]),
+                rescans: m.file_rescans.clone(),
+            },
+            settings: Settings {
+                source_labels: LabelSet::new(
+                    config.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
+                filename_label: Some(config.filename_label.clone()).filter(|l| !l.is_empty()),
+                decoder: config.decoder,
+                multiline,
+                max_line_bytes: config.max_line_bytes,
+                read_from: config.read_from,
+                rescan_interval: Duration::from_millis(config.glob_interval_ms.max(10)),
+                open_files_limit: config.open_files_limit.max(1),
+                ignore_older: config.ignore_older_secs.map(Duration::from_secs),
+            },
+            globs,
+            registry,
+            watcher,
+            tailers: HashMap::new(),
+            next_tailer: 0,
+            by_path: HashMap::new(),
+            by_inode: HashMap::new(),
+            active: VecDeque::new(),
+            queued: HashSet::new(),
+            timed: HashSet::new(),
+            undecided: HashMap::new(),
+            waiting: HashSet::new(),
             first_scan: true,
             reported: HashSet::new(),
             containers: ContainerConfigCache::default(),
-            globs,
-            registry,
-            tailers: Vec::new(),
             out,
-            wake,
-            _watcher: watcher,
             ctx,
         })
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry> {
+    pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs until shutdown. Blocks the calling (dedicated) thread.
     pub(super) fn run(mut self, rt: &tokio::runtime::Handle) {
-        let mut last_scan: Option<Instant> = None;
-        let mut woken = false;
-        let mut last_expire = Instant::now();
+        let mut next_rescan = Instant::now();
+        let mut next_safety = Instant::now() + SAFETY_LOOK;
+        let mut next_retry = Instant::now();
+        let mut next_expire = Instant::now() + EXPIRE_EVERY;
         loop {
             if self.ctx.shutdown.is_cancelled() {
                 break;
             }
-            let scan_due = match last_scan {
-                None => true,
-                Some(t) => {
-                    t.elapsed() >= self.scan_interval || (woken && t.elapsed() >= MIN_SCAN_GAP)
+            let changes = self.watcher.take();
+            let now = Instant::now();
+            if changes.overflow || now >= next_rescan {
+                let reason = if self.first_scan {
+                    "start"
+                } else if changes.overflow {
+                    tracing::info!(component = %self.ctx.id, "inotify lost events; walking the globs again");
+                    "overflow"
+                } else {
+                    "timer"
+                };
+                self.metrics
+                    .rescans
+                    .with_label_values(&[&self.ctx.id, reason])
+                    .inc();
+                self.rescan();
+                next_rescan = Instant::now() + self.settings.rescan_interval;
+                next_safety = now; // look at every open file too
+            }
+            for dir in &changes.new_dirs {
+                for path in self.globs.walk_new_dir(dir) {
+                    self.consider_reporting(&path);
                 }
-            };
-            if scan_due {
-                self.scan();
-                last_scan = Some(Instant::now());
             }
-            if last_expire.elapsed() >= Duration::from_secs(60) {
+            for path in &changes.paths {
+                self.on_changed(path);
+            }
+            if now >= next_safety {
+                self.safety_look();
+                next_safety = now + SAFETY_LOOK;
+            }
+            if now >= next_retry && (!self.undecided.is_empty() || !self.waiting.is_empty()) {
+                self.retry_pending();
+                next_retry = now + RETRY_EVERY;
+            }
+            self.activate_due(now);
+            if now >= next_expire {
                 self.registry().expire();
-                last_expire = Instant::now();
+                next_expire = now + EXPIRE_EVERY;
             }
-            let busy = match self.poll_all(rt) {
-                Ok(busy) => busy,
-                Err(Stopped) => break,
-            };
-            woken = false;
-            if !busy {
-                match self.wake.recv_timeout(IDLE_POLL) {
-                    Ok(()) => woken = true,
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        std::thread::sleep(IDLE_POLL);
-                    }
+            if self.poll_round(rt).is_err() {
+                break;
+            }
+            self.update_gauges();
+            if self.active.is_empty() {
+                let mut until = next_rescan.min(next_safety);
+                if !self.undecided.is_empty() || !self.waiting.is_empty() {
+                    until = until.min(next_retry);
+                }
+                if let Some(t) = self.earliest_deadline() {
+                    until = until.min(t);
+                }
+                let wait = until.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    self.watcher.wait(wait);
                 }
             }
         }
         let cursors: Vec<_> = self
             .tailers
-            .iter()
+            .values()
             .filter_map(|t| t.binding.as_ref().map(|b| (b.id, t.last_cursor)))
             .collect();
         let mut reg = self.registry();
@@ -159,337 +257,367 @@ impl FileServer {
         }
     }
 
-    /// Gives every tailer one turn. Returns whether any read data.
-    fn poll_all(&mut self, rt: &tokio::runtime::Handle) -> Result<bool, Stopped> {
-        let mut busy = false;
-        let read_ns = now_ns();
-        let mut i = 0;
-        while i < self.tailers.len() {
-            let mut events = Vec::new();
-            let outcome = self.tailers[i].poll(READ_BUDGET, read_ns, &mut events);
-            self.account(i);
-            let keep = match outcome {
-                Ok(Poll::Data) => {
-                    busy = true;
-                    self.send(i, events, rt)?;
-                    true
+    /// A path an event named changed: look at the file now there, and at the file that was.
+    fn on_changed(&mut self, path: &Path) {
+        if let Some(&tid) = self.by_path.get(path) {
+            self.activate(tid);
+        }
+        if self.settings.decoder == FileDecoder::Docker
+            && path.file_name() == Some(std::ffi::OsStr::new(crate::containers::CONFIG_FILE))
+        {
+            self.refresh_container_labels(path.parent());
+            return;
+        }
+        if self.globs.matches(path) {
+            self.consider_reporting(path);
+        }
+    }
+
+    /// Walks the globs: opens what is new or has grown, and pokes open files whose path now
+    /// leads elsewhere (rotated, deleted).
+    fn rescan(&mut self) {
+        self.watcher.retry_unwatched();
+        let first = self.first_scan;
+        let (paths, counts) = self.globs.walk();
+        if first {
+            for (pattern, n) in self.globs.patterns().zip(&counts) {
+                if *n == 0 {
+                    tracing::warn!(component = %self.ctx.id, glob = pattern, "no file matches this include glob now; files that appear later are picked up");
                 }
-                Ok(Poll::Idle) => {
-                    self.send(i, events, rt)?;
-                    true
-                }
-                Ok(Poll::NeedsStream(fp)) => {
-                    let t = &self.tailers[i];
-                    let (dev, ino, path) = (t.dev, t.ino, t.path.clone());
-                    let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-                    let id = reg.create(fp, dev, ino, path, 0);
-                    let ledger = reg.get(id).map(|s| s.ledger.clone());
-                    drop(reg);
-                    if let Some(ledger) = ledger {
-                        self.tailers[i].bind(Binding {
-                            id,
-                            fingerprint: fp,
-                            ledger,
-                        });
+            }
+        }
+        let found: HashSet<&PathBuf> = paths.iter().collect();
+        let stale: Vec<TailerId> = self
+            .by_path
+            .iter()
+            .filter(|(p, _)| !found.contains(p))
+            .map(|(_, &t)| t)
+            .collect();
+        for t in stale {
+            self.activate(t);
+        }
+        // Files whose inode the registry knows first: resuming them settles which streams
+        // are orphaned before any other file could be taken for their copy.
+        let mut known = Vec::new();
+        let mut other = Vec::new();
+        let mut seen = HashSet::new();
+        for path in paths {
+            let meta = std::fs::metadata(&path);
+            match &meta {
+                Ok(m) => {
+                    let (dev, ino) = super::discovery::inode(m);
+                    seen.insert((dev, ino));
+                    if self.registry().by_inode(dev, ino).is_some() {
+                        known.push((path, meta));
+                    } else {
+                        other.push((path, meta));
                     }
-                    busy = true;
-                    true
                 }
+                Err(_) => other.push((path, meta)),
+            }
+        }
+        for (path, meta) in known {
+            self.consider_found(&path, meta);
+        }
+        if first {
+            self.registry().orphan_unseen(&seen);
+        }
+        for (path, meta) in other {
+            self.consider_found(&path, meta);
+        }
+        self.first_scan = false;
+        if first {
+            self.refresh_container_labels(None);
+        }
+    }
+
+    /// `fstat` of every open file; those that changed are polled.
+    fn safety_look(&mut self) {
+        let changed: Vec<TailerId> = self
+            .tailers
+            .iter_mut()
+            .filter_map(|(&id, t)| t.has_changed().unwrap_or(true).then_some(id))
+            .collect();
+        for id in changed {
+            self.activate(id);
+        }
+    }
+
+    /// Looks again at undecided files and at files waiting for a descriptor.
+    fn retry_pending(&mut self) {
+        let mut paths: Vec<PathBuf> = self.undecided.keys().cloned().collect();
+        let mut waiting: Vec<PathBuf> = self.waiting.drain().collect();
+        waiting.sort();
+        paths.extend(waiting);
+        for path in paths {
+            self.consider_reporting(&path);
+        }
+    }
+
+    pub(super) fn activate(&mut self, id: TailerId) {
+        if self.tailers.contains_key(&id) && self.queued.insert(id) {
+            self.active.push_back(id);
+        }
+    }
+
+    fn activate_due(&mut self, now: Instant) {
+        let due: Vec<TailerId> = self
+            .timed
+            .iter()
+            .filter(|id| {
+                self.tailers
+                    .get(id)
+                    .and_then(Tailer::deadline)
+                    .is_none_or(|d| d <= now)
+            })
+            .copied()
+            .collect();
+        for id in due {
+            self.timed.remove(&id);
+            self.activate(id);
+        }
+    }
+
+    fn earliest_deadline(&self) -> Option<Instant> {
+        self.timed
+            .iter()
+            .filter_map(|id| self.tailers.get(id).and_then(Tailer::deadline))
+            .min()
+    }
+
+    /// Registers an opened tailer and schedules its first poll.
+    pub(super) fn add_tailer(&mut self, tailer: Tailer) {
+        let id = self.next_tailer;
+        self.next_tailer += 1;
+        self.by_path.insert(tailer.path.clone(), id);
+        self.by_inode.insert((tailer.dev, tailer.ino), id);
+        self.tailers.insert(id, tailer);
+        self.activate(id);
+    }
+
+    /// Closes tailer `id`, leaving its stream in the registry with `status`.
+    fn close(&mut self, id: TailerId, status: StreamStatus) {
+        let Some(t) = self.tailers.remove(&id) else {
+            return;
+        };
+        if let Some(b) = &t.binding {
+            self.registry().detach(b.id, t.last_cursor, status);
+        }
+        self.by_path.retain(|_, v| *v != id);
+        if self.by_inode.get(&(t.dev, t.ino)) == Some(&id) {
+            self.by_inode.remove(&(t.dev, t.ino));
+        }
+        self.queued.remove(&id);
+        self.timed.remove(&id);
+    }
+
+    /// True when a file may be opened now, closing the quietest closable file if the limit is
+    /// reached.
+    pub(super) fn make_room(&mut self) -> bool {
+        if self.tailers.len() < self.settings.open_files_limit {
+            return true;
+        }
+        let quietest = self
+            .tailers
+            .iter()
+            .filter(|(id, t)| !self.queued.contains(id) && t.is_closable(Duration::ZERO))
+            .min_by_key(|(_, t)| t.last_data)
+            .map(|(&id, _)| id);
+        match quietest {
+            Some(id) => {
+                tracing::debug!(component = %self.ctx.id, path = %self.tailers[&id].path.display(), "closing a quiet file to stay within open_files_limit; it is reopened when it changes");
+                self.close(id, StreamStatus::Idle);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Gives every active tailer one turn.
+    fn poll_round(&mut self, rt: &tokio::runtime::Handle) -> Result<(), Stopped> {
+        let read_ns = now_ns();
+        for _ in 0..self.active.len() {
+            let Some(id) = self.active.pop_front() else {
+                break;
+            };
+            self.queued.remove(&id);
+            let Some(t) = self.tailers.get_mut(&id) else {
+                continue;
+            };
+            let mut events = Vec::new();
+            let outcome = t.poll(READ_BUDGET, read_ns, &mut events);
+            self.account(id);
+            match outcome {
+                Ok(Poll::More) => {
+                    self.send(id, events, rt)?;
+                    self.note_head(id);
+                    self.activate(id);
+                }
+                Ok(Poll::CaughtUp) => {
+                    self.send(id, events, rt)?;
+                    self.note_head(id);
+                    if self.tailers.get(&id).and_then(Tailer::deadline).is_some() {
+                        self.timed.insert(id);
+                    }
+                }
+                Ok(Poll::NeedsStream(fp, head)) => self.bind_new_content(id, fp, &head),
                 Ok(Poll::Truncated(old, cursor)) => {
-                    tracing::info!(path = %self.tailers[i].path.display(), "file truncated (copytruncate?); reading its new content from the start");
+                    if let Some(t) = self.tailers.get(&id) {
+                        tracing::info!(component = %self.ctx.id, path = %t.path.display(), "file truncated (copytruncate?); reading its new content from the start");
+                    }
                     // The old content may reappear as a copy; it continues from `cursor`.
                     self.registry()
                         .detach(old.id, cursor, StreamStatus::Orphaned);
-                    busy = true;
-                    true
+                    self.activate(id);
+                    // A copy seen before the truncation can be told now.
+                    self.retry_pending();
                 }
                 Ok(Poll::Finished) => {
-                    self.send(i, events, rt)?;
-                    let t = &self.tailers[i];
-                    tracing::debug!(path = %t.path.display(), "rotated file read to its end; closing");
-                    if let Some(b) = &t.binding {
-                        let (id, cursor) = (b.id, t.last_cursor);
-                        self.registry().detach(id, cursor, StreamStatus::Idle);
+                    self.send(id, events, rt)?;
+                    if let Some(t) = self.tailers.get(&id) {
+                        tracing::debug!(component = %self.ctx.id, path = %t.path.display(), "rotated or deleted file read to its end; closing");
                     }
-                    false
+                    self.close(id, StreamStatus::Idle);
                 }
                 Err(e) => {
-                    let t = &self.tailers[i];
-                    self.file_errors.inc();
-                    tracing::error!(path = %t.path.display(), error = %e, "cannot read file; closing it (it is retried at the next scan)");
-                    if let Some(b) = &t.binding {
-                        let (id, cursor) = (b.id, t.last_cursor);
-                        self.registry().detach(id, cursor, StreamStatus::Idle);
+                    self.metrics.file_errors.inc();
+                    if let Some(t) = self.tailers.get(&id) {
+                        tracing::error!(component = %self.ctx.id, path = %t.path.display(), error = %e, "cannot read file; closing it (it is retried at the next scan)");
                     }
-                    false
+                    self.close(id, StreamStatus::Idle);
                 }
-            };
-            if keep {
-                i += 1;
-            } else {
-                self.tailers.swap_remove(i);
             }
         }
-        self.files_watched.set(self.tailers.len() as i64);
-        Ok(busy)
+        Ok(())
     }
 
-    /// Moves counters gathered by tailer `i` into metrics.
-    fn account(&mut self, i: usize) {
-        let t = &mut self.tailers[i];
+    /// The tailer's new content got its first line: a new stream on the same inode.
+    fn bind_new_content(&mut self, id: TailerId, fp: u64, head: &[u8]) {
+        let Some(t) = self.tailers.get(&id) else {
+            return;
+        };
+        let (dev, ino, path) = (t.dev, t.ino, t.path.clone());
+        let sig = super::fingerprint::HeadSig::of(head);
+        let mut reg = self.registry();
+        let stream = reg.create(fp, sig, dev, ino, path, 0);
+        let ledger = reg.get(stream).map(|s| s.ledger.clone());
+        drop(reg);
+        if let (Some(ledger), Some(t)) = (ledger, self.tailers.get_mut(&id)) {
+            t.bind(Binding {
+                id: stream,
+                fingerprint: fp,
+                head: sig,
+                ledger,
+            });
+        }
+        self.activate(id);
+    }
+
+    /// Records a longer head signature when the file grew past the old one.
+    fn note_head(&mut self, id: TailerId) {
+        let Some(t) = self.tailers.get_mut(&id) else {
+            return;
+        };
+        if let Ok(Some(head)) = t.grown_head() {
+            t.set_head(head);
+            if let Some(stream) = t.binding.as_ref().map(|b| b.id) {
+                self.registry().set_head(stream, head);
+            }
+        }
+    }
+
+    /// Moves counters gathered by tailer `id` into metrics.
+    fn account(&mut self, id: TailerId) {
+        let Some(t) = self.tailers.get_mut(&id) else {
+            return;
+        };
         let truncated = t.truncated_lines + t.assembler.truncated;
         if truncated > 0 {
-            self.truncated.inc_by(truncated);
+            self.metrics.truncated.inc_by(truncated);
             t.truncated_lines = 0;
             t.assembler.truncated = 0;
         }
         if t.assembler.decode_errors > 0 {
-            self.parse_errors.inc_by(t.assembler.decode_errors);
+            self.metrics.parse_errors.inc_by(t.assembler.decode_errors);
             t.assembler.decode_errors = 0;
         }
     }
 
-    /// Sends tailer `i`'s events as one chunk whose token carries the tailer's cursor. An
+    /// Sends tailer `id`'s events as one chunk whose token carries the tailer's cursor. An
     /// empty chunk is still sent when the cursor moved (bytes consumed without a line, e.g.
     /// the discarded tail of an overlong line), so the checkpoint follows.
     fn send(
         &mut self,
-        i: usize,
+        id: TailerId,
         events: Vec<Event>,
         rt: &tokio::runtime::Handle,
     ) -> Result<(), Stopped> {
-        let t = &mut self.tailers[i];
+        let Some(t) = self.tailers.get_mut(&id) else {
+            return Ok(());
+        };
         let Some(b) = &t.binding else { return Ok(()) };
         let cursor = t.cursor();
         if events.is_empty() && cursor <= t.last_cursor {
             return Ok(());
         }
-        let ack: AckToken = b.ledger.token(cursor);
-        let id = b.id;
+        let ack = b.ledger.token(cursor);
+        let stream = b.id;
         t.last_cursor = cursor;
-        let path = t.path.clone();
-        self.registry().progress(id, cursor, &path);
+        self.registry().progress(stream, cursor);
         let bytes: usize = events.iter().map(|e| e.line.len()).sum();
-        self.metrics.received_events.inc_by(events.len() as u64);
-        self.metrics.received_bytes.inc_by(bytes as u64);
-        self.metrics.sent_events.inc_by(events.len() as u64);
-        self.metrics.sent_bytes.inc_by(bytes as u64);
+        let m = &self.metrics.component;
+        m.received_events.inc_by(events.len() as u64);
+        m.received_bytes.inc_by(bytes as u64);
+        m.sent_events.inc_by(events.len() as u64);
+        m.sent_bytes.inc_by(bytes as u64);
         let chunk = Chunk { events, ack };
         let shutdown = self.ctx.shutdown.clone();
         let out = &mut self.out;
+        let tailers = &self.tailers;
+        let deleted_unread = &self.metrics.deleted_unread;
         rt.block_on(async move {
-            tokio::select! {
-                r = out.send(chunk) => r.map_err(|_| Stopped),
-                _ = shutdown.cancelled() => Err(Stopped),
+            let send = out.send(chunk);
+            tokio::pin!(send);
+            // Most sends find room at once; only a full pipeline starts the gauge timer.
+            if let Some(r) = futures::FutureExt::now_or_never(&mut send) {
+                return r.map_err(|_| Stopped);
+            }
+            // While the pipeline is full, keep saying what deleted files still hold.
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    r = &mut send => return r.map_err(|_| Stopped),
+                    () = shutdown.cancelled() => return Err(Stopped),
+                    _ = tick.tick() => {
+                        let unread: u64 = tailers.values().map(Tailer::deleted_unread_now).sum();
+                        deleted_unread.set(i64::try_from(unread).unwrap_or(i64::MAX));
+                    }
+                }
             }
         })
     }
 
-    /// Runs the globs and opens every file that is new content or more of a known stream.
-    fn scan(&mut self) {
-        self.refresh_container_labels();
-        let first = std::mem::replace(&mut self.first_scan, false);
-        for path in self.globs.scan() {
-            if let Err(e) = self.consider(&path, first)
-                && self.reported.insert(path.clone())
-            {
-                self.file_errors.inc();
-                tracing::error!(path = %path.display(), error = %e, "cannot tail file; skipping it, other files go on");
-            }
-        }
-    }
-
-    fn consider(&mut self, path: &Path, first_scan: bool) -> io::Result<()> {
-        let meta = std::fs::metadata(path)?;
-        if meta.is_dir() {
-            return Ok(());
-        }
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
-        }
-        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
-        // A tailer may hold the file without a stream for a moment (truncated, waiting for
-        // its new first line), so ask the tailers, not only the registry.
-        if self.tailers.iter().any(|t| t.dev == dev && t.ino == ino)
-            || self.registry().is_attached(dev, ino)
-        {
-            return Ok(());
-        }
-        let file = File::open(path)?;
-        let Some(fp) = fingerprint(&file)? else {
-            return Ok(()); // first line still being written
-        };
-        self.reported.remove(path);
-        let resolution = self.registry().resolve(dev, ino, size, fp);
-        let (id, offset) = match resolution {
-            Resolution::AlreadyTailed | Resolution::UpToDate => return Ok(()),
-            Resolution::Defer => {
-                tracing::debug!(path = %path.display(), "same first line as a file being read; waiting to see whether it is a copytruncate copy");
-                return Ok(());
-            }
-            Resolution::Attach { stream, offset } => (stream, offset),
-            Resolution::New => {
-                let offset = if first_scan && self.read_from == ReadFrom::End {
-                    end_of_last_line(&file, size)?
-                } else {
-                    0
-                };
-                let id = self
-                    .registry()
-                    .create(fp, dev, ino, path.to_path_buf(), offset);
-                (id, offset)
-            }
-        };
-        let ledger = {
-            let mut reg = self.registry();
-            match reg.attach(id, dev, ino, path.to_path_buf()) {
-                Some(s) => s.ledger.clone(),
-                None => return Ok(()),
-            }
-        };
-        let container = self.container_of(path);
-        let assembler = Assembler::new(
-            self.decoder,
-            self.multiline.as_ref(),
-            self.labels_for(path, container.as_deref()),
-            self.max_line_bytes,
-        )
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let binding = Binding {
-            id,
-            fingerprint: fp,
-            ledger,
-        };
-        let tailer = Tailer::new(
-            path.to_path_buf(),
-            file,
-            assembler,
-            self.max_line_bytes,
-            Some(binding),
-            offset,
-        )?;
-        tracing::info!(path = %path.display(), offset, "tailing file");
-        let mut tailer = tailer;
-        tailer.container = container;
-        self.tailers.push(tailer);
-        Ok(())
-    }
-
-    /// For `decoder = "docker"`: the attributes of the container whose log `path` is, from its
-    /// `config.v2.json`. A missing or unreadable config is reported once; the lines still ship
-    /// with the file's labels.
-    fn container_of(&mut self, path: &Path) -> Option<Arc<ContainerInfo>> {
-        if self.decoder != FileDecoder::Docker {
-            return None;
-        }
-        match self.containers.lookup(path) {
-            Ok(info) => Some(info),
-            Err(e) => {
-                if self.reported.insert(path.with_extension("config")) {
-                    tracing::warn!(path = %path.display(), error = %e, "no container attributes for this log; shipping it with the file's labels");
-                }
-                None
-            }
-        }
-    }
-
-    /// Renamed containers: Docker rewrites `config.v2.json`; lines read from then on carry the
-    /// new name.
-    fn refresh_container_labels(&mut self) {
-        if self.decoder != FileDecoder::Docker {
-            return;
-        }
-        for i in 0..self.tailers.len() {
-            let path = self.tailers[i].path.clone();
-            let Some(info) = self.container_of(&path) else {
-                continue;
-            };
-            let changed = match &self.tailers[i].container {
-                Some(old) => !Arc::ptr_eq(old, &info),
-                None => true,
-            };
-            if changed {
-                let labels = self.labels_for(&path, Some(&info));
-                let t = &mut self.tailers[i];
-                t.assembler.set_labels(labels);
-                t.container = Some(info);
-            }
-        }
-    }
-
-    /// The labels of a file's lines: the source's static labels, the file name, and what the
-    /// decoder knows (CRI: namespace, pod, container; docker: the container's name and compose
-    /// labels; both: the stream).
-    fn labels_for(&self, path: &Path, container: Option<&ContainerInfo>) -> StreamLabels {
-        let mut extra: Vec<(String, String)> = Vec::new();
-        if let Some(l) = &self.filename_label {
-            extra.push((l.clone(), path.to_string_lossy().into_owned()));
-        }
-        let path_text = path.to_string_lossy();
-        if self.decoder == FileDecoder::Cri
-            && let Some(p) = parse_cri_path(&path_text)
-        {
-            extra.push(("namespace".into(), p.namespace.to_string()));
-            extra.push(("pod".into(), p.pod.to_string()));
-            extra.push(("container".into(), p.container.to_string()));
-        }
-        let base = self
-            .source_labels
-            .merged(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        if let Some(info) = container {
-            // The same labels the API path gives the same container.
-            let plan = LabelPlan::default_docker();
-            let with = |stream| {
-                let own = plan.stream_labels(info, stream).labels;
-                base.merged(own.pairs().iter().map(|(k, v)| (&**k, &**v)))
-            };
-            return StreamLabels {
-                stdout: with(LogStream::Stdout),
-                stderr: with(LogStream::Stderr),
-            };
-        }
-        match self.decoder {
-            FileDecoder::None => StreamLabels {
-                stdout: base.clone(),
-                stderr: base,
-            },
-            FileDecoder::Docker | FileDecoder::Cri => StreamLabels {
-                stdout: base.merged([("stream", "stdout")]),
-                stderr: base.merged([("stream", "stderr")]),
-            },
-        }
+    fn update_gauges(&self) {
+        self.metrics.files_open.set(self.tailers.len() as i64);
+        self.metrics.files_waiting.set(self.waiting.len() as i64);
+        let unread: u64 = self
+            .tailers
+            .values()
+            .filter(|t| t.deleted)
+            .map(Tailer::unread)
+            .sum();
+        self.metrics
+            .deleted_unread
+            .set(i64::try_from(unread).unwrap_or(i64::MAX));
     }
 }
 
 /// Sending stopped: shutdown, or every downstream component is gone.
-struct Stopped;
+pub(super) struct Stopped;
 
-fn now_ns() -> i64 {
+pub(super) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// The offset just after the last newline before `size`, so that `read_from = "end"` starts
-/// on a line boundary.
-fn end_of_last_line(file: &File, size: u64) -> io::Result<u64> {
-    const WINDOW: u64 = 64 * 1024;
-    let start = size.saturating_sub(WINDOW);
-    let mut buf = vec![0u8; (size - start) as usize];
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = file.read_at(&mut buf[filled..], start + filled as u64)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(match memchr::memrchr(b'\n', &buf[..filled]) {
-        Some(i) => start + i as u64 + 1,
-        None => size,
-    })
 }
