@@ -337,3 +337,39 @@ fn a_burst_that_overflows_inotify_still_finds_every_file() {
         agent.metrics()
     );
 }
+
+#[test]
+fn a_closed_file_renamed_out_of_the_globs_is_still_read_to_its_end() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let logs = logs_dir(dir.path());
+    let mut cfg = PipelineConfig::new(dir.path(), &loki.url());
+    cfg.include = vec![format!("{}/*.log", logs.display())];
+    // One descriptor: of two quiet files, at least one is closed.
+    let cfg = cfg.source("open_files_limit = 1").to_toml();
+    let (a, b) = (logs.join("a.log"), logs.join("b.log"));
+    append_lines(&a, 1..=100).unwrap();
+    append_lines(&b, 101..=200).unwrap();
+    let agent = Agent::start(&cfg, dir.path());
+    assert!(
+        wait_for_seqs(&loki, 200, Duration::from_secs(30))
+            .missing
+            .is_empty()
+    );
+    assert!(
+        agent.metric("logship_files_watched", &[("component", "app")]) <= 1.0,
+        "open_files_limit = 1 not kept"
+    );
+    // logrotate `create` with a rotated name the globs do not match; the writers append a
+    // last few lines to the renamed files before reopening their logs.
+    let (a_old, b_old) = (logs.join("a.rotated"), logs.join("b.rotated"));
+    std::fs::rename(&a, &a_old).unwrap();
+    std::fs::rename(&b, &b_old).unwrap();
+    append_lines(&a_old, 201..=250).unwrap();
+    append_lines(&b_old, 251..=300).unwrap();
+    append_lines(&a, 301..=350).unwrap();
+    append_lines(&b, 351..=400).unwrap();
+    let c = settle(&loki, 400);
+    assert!(c.is_exactly_once(), "{c}");
+}

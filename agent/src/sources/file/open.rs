@@ -166,6 +166,88 @@ impl FileServer {
         Ok(())
     }
 
+    /// A file renamed from `from` to `to`, a name the globs do not match: if it is a stream
+    /// nobody has open (closed to stay within `open_files_limit`), it is opened there and
+    /// read to its end, like any rotated file, so lines its writer appended after the rename
+    /// are not lost. (An open file is followed through its descriptor anyway.)
+    pub(super) fn follow_rename(&mut self, from: &Path, to: &Path) {
+        if self.globs.matches(to) || !self.globs.matches(from) {
+            return; // seen at its new name anyway, or never ours
+        }
+        let Ok(meta) = std::fs::metadata(to) else {
+            return;
+        };
+        let (dev, ino) = (meta.dev(), meta.ino());
+        if self.by_inode.contains_key(&(dev, ino)) {
+            return;
+        }
+        let (stream, offset) = {
+            let reg = self.registry();
+            let Some(stream) = reg.by_inode(dev, ino) else {
+                return;
+            };
+            match reg.get(stream) {
+                Some(s) => (stream, s.emitted),
+                None => return,
+            }
+        };
+        if let Err(e) = self.open_rotated(to, stream, offset) {
+            tracing::warn!(component = %self.ctx.id, path = %to.display(), error = %e, "cannot follow a renamed file to read its last lines");
+        }
+    }
+
+    /// Opens `path`, a file renamed away from a matching name, bound to `stream` from
+    /// `offset`, to be read to its end and closed after the rotation grace.
+    fn open_rotated(&mut self, path: &Path, stream: usize, offset: u64) -> io::Result<()> {
+        let file = File::open(path)?;
+        let head = head_of(&file)?;
+        let Some(fp) = fingerprint_of(&head) else {
+            return Ok(());
+        };
+        let meta = file.metadata()?;
+        let ledger = {
+            let mut reg = self.registry();
+            if reg.get(stream).is_none_or(|s| s.fingerprint != fp) {
+                return Ok(()); // not the content it was
+            }
+            match reg.attach(stream, meta.dev(), meta.ino(), path.to_path_buf()) {
+                Some(s) => s.ledger.clone(),
+                None => return Ok(()),
+            }
+        };
+        let container = self.container_of(path);
+        let assembler = Assembler::new(
+            self.settings.decoder,
+            self.settings.multiline.as_ref(),
+            self.labels_for(path, container.as_deref()),
+            self.settings.max_line_bytes,
+        );
+        let head_sig = self
+            .registry()
+            .get(stream)
+            .and_then(|s| s.head)
+            .unwrap_or_else(|| HeadSig::of(&head));
+        let binding = Binding {
+            id: stream,
+            fingerprint: fp,
+            head: head_sig,
+            ledger,
+        };
+        let mut tailer = Tailer::new(
+            path.to_path_buf(),
+            file,
+            assembler,
+            self.settings.max_line_bytes,
+            Some(binding),
+            offset,
+        )?;
+        tailer.container = container;
+        tailer.mark_rotated();
+        tracing::info!(component = %self.ctx.id, path = %path.display(), offset, "following a renamed file to read its last lines");
+        self.add_tailer(tailer);
+        Ok(())
+    }
+
     /// True when `stream` is open and its file's first bytes differ from `head` where both
     /// have bytes: then a file starting with `head` is not its copy. Only a live file that
     /// still holds the stream's content can say so: one truncated since (its bytes no longer

@@ -215,6 +215,9 @@ impl FileServer {
             for path in &changes.paths {
                 self.on_changed(path);
             }
+            for (from, to) in &changes.renames {
+                self.follow_rename(from, to);
+            }
             if now >= next_safety {
                 self.safety_look();
                 next_safety = now + SAFETY_LOOK;

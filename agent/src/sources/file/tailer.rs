@@ -78,6 +78,8 @@ pub(super) struct Tailer {
     /// The file has no name left (deleted while open): what it holds is only reachable
     /// through this descriptor.
     pub deleted: bool,
+    /// Opened after it was renamed away: read to its end, then closed.
+    rotated: bool,
     /// Lines cut to `max_line_bytes` since the last poll.
     pub truncated_lines: u64,
     /// For `decoder = "docker"`: the container attributes the labels were made from.
@@ -113,10 +115,18 @@ impl Tailer {
             last_cursor: offset,
             gone_since: None,
             deleted: false,
+            rotated: false,
             truncated_lines: 0,
             container: None,
             last_data: Instant::now(),
         })
+    }
+
+    /// Treats the file as rotated away already: it is read to its end and finished after the
+    /// grace, whatever its path says (it was opened at a name the globs do not match).
+    pub(super) fn mark_rotated(&mut self) {
+        self.gone_since = Some(Instant::now());
+        self.rotated = true;
     }
 
     /// Binds a stream found for this file's new content.
@@ -173,6 +183,7 @@ impl Tailer {
             && self.last_cursor == self.split_offset
             && self.gone_since.is_none()
             && !self.deleted
+            && !self.rotated
             && self.last_data.elapsed() >= idle
     }
 
@@ -229,7 +240,8 @@ impl Tailer {
         }
         if read > 0 {
             self.last_data = Instant::now();
-            self.gone_since = None;
+            // A rotated file's grace counts from its last data.
+            self.gone_since = self.rotated.then(Instant::now);
             if self.buf.is_empty() {
                 // Every byte became a line: give the buffer back while the file is quiet.
                 self.buf = BytesMut::new();
@@ -241,7 +253,7 @@ impl Tailer {
             });
         }
         self.assembler.flush_stale(events);
-        if self.deleted || self.rotated_away()? {
+        if self.deleted || self.rotated || self.rotated_away()? {
             let since = *self.gone_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= ROTATED_GRACE {
                 self.assembler.flush_all(events);

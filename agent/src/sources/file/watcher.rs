@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use notify::event::{CreateKind, EventKind};
+use notify::event::{CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 /// Changed paths kept at most before the record collapses into "look at everything".
@@ -27,13 +27,19 @@ pub(super) struct Changes {
     pub paths: HashSet<PathBuf>,
     /// Directories that appeared: files may have been created in them before their watch.
     pub new_dirs: HashSet<PathBuf>,
+    /// Renames seen whole (old path, new path): a closed file renamed to a name the globs do
+    /// not match is followed there, so its last lines are not lost.
+    pub renames: Vec<(PathBuf, PathBuf)>,
     /// Events were lost: walk the globs and look at every file.
     pub overflow: bool,
 }
 
 impl Changes {
     fn is_empty(&self) -> bool {
-        self.paths.is_empty() && self.new_dirs.is_empty() && !self.overflow
+        self.paths.is_empty()
+            && self.new_dirs.is_empty()
+            && self.renames.is_empty()
+            && !self.overflow
     }
 }
 
@@ -132,6 +138,14 @@ fn record(p: &mut Changes, event: notify::Event) {
         return;
     }
     let is_new_dir = matches!(event.kind, EventKind::Create(CreateKind::Folder));
+    if matches!(
+        event.kind,
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+    ) && let [from, to] = &event.paths[..]
+        && p.renames.len() < MAX_PENDING
+    {
+        p.renames.push((from.clone(), to.clone()));
+    }
     // Our own reads open files too (IN_OPEN); they change nothing.
     if matches!(event.kind, EventKind::Access(_)) {
         return;
@@ -141,6 +155,7 @@ fn record(p: &mut Changes, event: notify::Event) {
             p.overflow = true;
             p.paths.clear();
             p.new_dirs.clear();
+            p.renames.clear();
             return;
         }
         if is_new_dir {
