@@ -1,10 +1,10 @@
-//! The command line: `logship [run] --config F`, `logship validate --config F`.
+//! The command line: `logship [run] [-c F]`, `logship validate [F | -c F]`; `--config` may come before or after the subcommand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::ComponentContext;
@@ -18,28 +18,26 @@ use crate::topology;
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    #[command(flatten)]
-    run: ConfigArg,
+    /// The pipeline config file (before or after the subcommand).
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "LOGSHIP_CONFIG",
+        default_value = "/etc/logship/logship.toml"
+    )]
+    config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the pipeline (the default).
-    Run(ConfigArg),
+    Run,
     /// Check a config and exit 0 (valid) or 1 (invalid) without running anything.
-    Validate(ConfigArg),
-}
-
-#[derive(Debug, Args)]
-struct ConfigArg {
-    /// The pipeline config file.
-    #[arg(
-        short,
-        long,
-        env = "LOGSHIP_CONFIG",
-        default_value = "/etc/logship/logship.toml"
-    )]
-    config: PathBuf,
+    Validate {
+        /// The config file to check; the same as `--config FILE`.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -47,9 +45,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init();
     match cli.command {
-        Some(Command::Validate(a)) => validate(&a.config),
-        Some(Command::Run(a)) => run(&a.config),
-        None => run(&cli.run.config),
+        Some(Command::Validate { file }) => validate(file.as_deref().unwrap_or(&cli.config)),
+        Some(Command::Run) | None => run(&cli.config),
     }
 }
 

@@ -16,13 +16,14 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
-    #[error("error: {}: cannot read the config file: {source}", path.display())]
+    // The OS error is part of the message and deliberately not a `source`: a report that
+    // prints the chain would say it twice.
+    #[error("error: {}: cannot read the config file: {io}", path.display())]
     Read {
         /// The file that was asked for.
         path: PathBuf,
         /// What the operating system said.
-        #[source]
-        source: std::io::Error,
+        io: std::io::Error,
     },
     /// The file was read but is not a valid pipeline. Holds every problem found, in file
     /// order; never empty.

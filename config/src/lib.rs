@@ -99,9 +99,9 @@ pub struct LoadedConfig {
 ///
 /// Errors name `path` as it is displayed, with line and column.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let read_error = |source| ConfigError::Read {
+    let read_error = |io| ConfigError::Read {
         path: path.to_owned(),
-        source,
+        io,
     };
     let bytes = std::fs::read(path).map_err(read_error)?;
     let text = String::from_utf8(bytes).map_err(|_| {

@@ -126,3 +126,50 @@ fn run_subcommand_runs_the_pipeline() {
     let c = wait_for_seqs(&loki, 10, Duration::from_secs(30));
     assert!(c.is_exactly_once(), "{c}");
 }
+
+#[test]
+fn config_may_come_before_or_after_the_subcommand_or_as_validates_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        PipelineConfig::new(dir.path(), "http://127.0.0.1:9").to_toml(),
+    )
+    .unwrap();
+    let (typo, _, _) = typo_config(dir.path());
+    let (good, typo) = (good.to_str().unwrap(), typo.to_str().unwrap());
+    for args in [
+        vec!["--config", good, "validate"],
+        vec!["-c", good, "validate"],
+        vec!["validate", "--config", good],
+        vec!["validate", good],
+    ] {
+        let r = run_cli(&args, T);
+        assert_eq!(r.status.code(), Some(0), "{args:?}: {r:?}");
+        assert!(
+            r.stdout.contains(good),
+            "{args:?} checked another file: {r:?}"
+        );
+    }
+    for args in [vec!["--config", typo, "validate"], vec!["validate", typo]] {
+        let r = run_cli(&args, T);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains("typo.toml:"),
+            "{args:?} checked another file: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_config_is_reported_once() {
+    let r = run_cli(&["validate", "/nonexistent/logship.toml"], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(r.stderr.contains("/nonexistent/logship.toml"), "{r:?}");
+    assert_eq!(
+        r.stderr.matches("(os error 2)").count(),
+        1,
+        "the OS error is printed once: {}",
+        r.stderr
+    );
+}
