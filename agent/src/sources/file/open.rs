@@ -12,7 +12,7 @@ use logship_config::schema::ReadFrom;
 use super::assemble::Assembler;
 use super::fingerprint::{HeadSig, fingerprint_of, head_of};
 use super::registry::Resolution;
-use super::server::{FileServer, UNDECIDED_LIMIT};
+use super::server::{FileServer, TailerId, UNDECIDED_LIMIT};
 use super::tailer::{Binding, Tailer};
 
 impl FileServer {
@@ -127,11 +127,35 @@ impl FileServer {
             Resolution::New => self.new_stream(path, &file, fp, &head, dev, ino, size, &meta)?,
         };
         self.undecided.remove(path);
-        let ledger = {
+        if self
+            .open_tailer(path, file, &head, fp, stream, offset)?
+            .is_some()
+        {
+            tracing::info!(component = %self.ctx.id, path = %path.display(), offset, "tailing file");
+        }
+        Ok(())
+    }
+
+    /// Opens a tailer of `file` (at `path`, starting with `head` whose first line hashes to
+    /// `fp`) bound to `stream` from `offset`, and schedules it. `None` when the stream is gone.
+    fn open_tailer(
+        &mut self,
+        path: &Path,
+        file: File,
+        head: &[u8],
+        fp: u64,
+        stream: usize,
+        offset: u64,
+    ) -> io::Result<Option<TailerId>> {
+        let meta = file.metadata()?;
+        let (ledger, head_sig) = {
             let mut reg = self.registry();
-            match reg.attach(stream, dev, ino, path.to_path_buf()) {
-                Some(s) => s.ledger.clone(),
-                None => return Ok(()),
+            match reg.attach(stream, meta.dev(), meta.ino(), path.to_path_buf()) {
+                Some(s) => (
+                    s.ledger.clone(),
+                    s.head.unwrap_or_else(|| HeadSig::of(head)),
+                ),
+                None => return Ok(None),
             }
         };
         let container = self.container_of(path);
@@ -141,11 +165,6 @@ impl FileServer {
             self.labels_for(path, container.as_deref()),
             self.settings.max_line_bytes,
         );
-        let head_sig = self
-            .registry()
-            .get(stream)
-            .and_then(|s| s.head)
-            .unwrap_or_else(|| HeadSig::of(&head));
         let binding = Binding {
             id: stream,
             fingerprint: fp,
@@ -161,9 +180,7 @@ impl FileServer {
             offset,
         )?;
         tailer.container = container;
-        tracing::info!(component = %self.ctx.id, path = %path.display(), offset, "tailing file");
-        self.add_tailer(tailer);
-        Ok(())
+        Ok(Some(self.add_tailer(tailer)))
     }
 
     /// A file renamed from `from` to `to`, a name the globs do not match: if it is a stream
@@ -204,47 +221,19 @@ impl FileServer {
         let Some(fp) = fingerprint_of(&head) else {
             return Ok(());
         };
-        let meta = file.metadata()?;
-        let ledger = {
-            let mut reg = self.registry();
-            if reg.get(stream).is_none_or(|s| s.fingerprint != fp) {
-                return Ok(()); // not the content it was
-            }
-            match reg.attach(stream, meta.dev(), meta.ino(), path.to_path_buf()) {
-                Some(s) => s.ledger.clone(),
-                None => return Ok(()),
-            }
-        };
-        let container = self.container_of(path);
-        let assembler = Assembler::new(
-            self.settings.decoder,
-            self.settings.multiline.as_ref(),
-            self.labels_for(path, container.as_deref()),
-            self.settings.max_line_bytes,
-        );
-        let head_sig = self
+        if self
             .registry()
             .get(stream)
-            .and_then(|s| s.head)
-            .unwrap_or_else(|| HeadSig::of(&head));
-        let binding = Binding {
-            id: stream,
-            fingerprint: fp,
-            head: head_sig,
-            ledger,
-        };
-        let mut tailer = Tailer::new(
-            path.to_path_buf(),
-            file,
-            assembler,
-            self.settings.max_line_bytes,
-            Some(binding),
-            offset,
-        )?;
-        tailer.container = container;
-        tailer.mark_rotated();
-        tracing::info!(component = %self.ctx.id, path = %path.display(), offset, "following a renamed file to read its last lines");
-        self.add_tailer(tailer);
+            .is_none_or(|s| s.fingerprint != fp)
+        {
+            return Ok(()); // not the content it was
+        }
+        if let Some(id) = self.open_tailer(path, file, &head, fp, stream, offset)?
+            && let Some(t) = self.tailers.get_mut(&id)
+        {
+            t.mark_rotated();
+            tracing::info!(component = %self.ctx.id, path = %path.display(), offset, "following a renamed file to read its last lines");
+        }
         Ok(())
     }
 

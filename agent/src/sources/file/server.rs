@@ -389,13 +389,14 @@ impl FileServer {
     }
 
     /// Registers an opened tailer and schedules its first poll.
-    pub(super) fn add_tailer(&mut self, tailer: Tailer) {
+    pub(super) fn add_tailer(&mut self, tailer: Tailer) -> TailerId {
         let id = self.next_tailer;
         self.next_tailer += 1;
         self.by_path.insert(tailer.path.clone(), id);
         self.by_inode.insert((tailer.dev, tailer.ino), id);
         self.tailers.insert(id, tailer);
         self.activate(id);
+        id
     }
 
     /// Closes tailer `id`, leaving its stream in the registry with `status`.
