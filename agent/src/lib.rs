@@ -60,6 +60,7 @@ pub mod checkpoints;
 pub mod cli;
 pub mod containers;
 pub mod context;
+mod error_chain;
 mod logging;
 pub mod pipeline;
 pub mod sinks;

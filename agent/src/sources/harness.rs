@@ -56,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoints::{self, Cadence, Checkpointing};
 use crate::context::ComponentContext;
+use crate::error_chain::error_chain;
 use crate::pipeline::Fanout;
 
 /// A component that reads log lines and emits chunks.
@@ -124,21 +125,6 @@ fn report_failure(ctx: &ComponentContext, reason: &str) {
     ctx.metrics.component_errors.with_label_values(&[id]).inc();
     ctx.health
         .set_problem(id, format!("source stopped: {reason}"));
-}
-
-/// The error and its causes, `outer: inner: root`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn panic_text(e: tokio::task::JoinError) -> String {

@@ -20,6 +20,7 @@ use super::encode::BodyFormat;
 use super::error::LokiSinkError;
 use super::rejection;
 use super::retry::parse_retry_after;
+use crate::error_chain::error_chain;
 
 /// Bytes of an error answer kept for the log.
 pub const SNIPPET_BYTES: usize = 1024;
@@ -210,21 +211,6 @@ async fn read_body(mut response: reqwest::Response, limit: usize) -> (Bytes, boo
             Err(_) => return (Bytes::from(body), false),
         }
     }
-}
-
-/// An error and its sources, `a: b: c`, for logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.ends_with(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// `endpoint` + `path` as a URL without user info, and the credentials that user info held.
