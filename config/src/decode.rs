@@ -19,12 +19,13 @@ use crate::error::ProblemKind;
 use crate::report::Issue;
 use crate::schema::{
     BlackholeSinkConfig, Config, ConsoleSinkConfig, DockerSourceConfig, ExtractTransformConfig,
-    FileSourceConfig, LokiSinkConfig, SinkConfig, SourceConfig, StdinSourceConfig, TransformConfig,
+    FileSourceConfig, KubernetesLogsSourceConfig, LokiSinkConfig, SinkConfig, SourceConfig,
+    StdinSourceConfig, TransformConfig,
 };
 use crate::suggest::did_you_mean;
 
 /// The `type` values of each section, for messages.
-pub(crate) const SOURCE_TYPES: &[&str] = &["file", "stdin", "docker"];
+pub(crate) const SOURCE_TYPES: &[&str] = &["file", "stdin", "docker", "kubernetes_logs"];
 pub(crate) const TRANSFORM_TYPES: &[&str] = &["json", "logfmt", "regex"];
 pub(crate) const SINK_TYPES: &[&str] = &["loki", "console", "blackhole"];
 
@@ -171,6 +172,9 @@ fn decode_source(
         "file" => de::<FileSourceConfig>(value).map(SourceConfig::File),
         "stdin" => de::<StdinSourceConfig>(value).map(SourceConfig::Stdin),
         "docker" => de::<DockerSourceConfig>(value).map(SourceConfig::Docker),
+        "kubernetes_logs" => {
+            de::<KubernetesLogsSourceConfig>(value).map(SourceConfig::KubernetesLogs)
+        }
         _ => return None,
     })
 }

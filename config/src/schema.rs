@@ -84,6 +84,8 @@ pub enum SourceConfig {
     Stdin(StdinSourceConfig),
     /// Follow container output through the Docker API.
     Docker(DockerSourceConfig),
+    /// Tail every pod's logs under `/var/log/pods` on a Kubernetes node, with pod metadata.
+    KubernetesLogs(KubernetesLogsSourceConfig),
 }
 
 /// Where to start in a file first seen at start-up, when there is no checkpoint for it.
@@ -245,6 +247,110 @@ pub struct DockerSourceConfig {
     /// Lines longer than this are truncated to it (and counted).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+}
+
+/// `type = "kubernetes_logs"`: the file source over the kubelet's `/var/log/pods` tree, with
+/// each pod's labels and annotations from the Kubernetes API. The API enriches; it never gates:
+/// without it every line still ships with `namespace`, `pod`, `container` and `stream`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesLogsSourceConfig {
+    /// This node's name: only its pods are watched (`fieldSelector=spec.nodeName=...`). In a
+    /// DaemonSet, `"${NODE_NAME}"` with `NODE_NAME` set from `spec.nodeName`. Required when
+    /// `metadata` is on.
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// The kubelet's pod log directory: `<namespace>_<pod>_<uid>/<container>/<restart>.log`.
+    #[serde(default = "default_pods_dir")]
+    pub pods_dir: String,
+    /// Watch the API for pod labels and annotations. `false`: path labels only, no API calls.
+    #[serde(default = "default_true")]
+    pub metadata: bool,
+    /// A kubeconfig file to reach the API with (outside a cluster). Unset: the in-cluster
+    /// service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Loki label name → pod label key, e.g. `{ app = "app.kubernetes.io/name" }`.
+    #[serde(default)]
+    pub pod_labels: BTreeMap<String, String>,
+    /// Loki label name → pod annotation key.
+    #[serde(default)]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Structured-metadata name → pod label key.
+    #[serde(default)]
+    pub pod_labels_as_metadata: BTreeMap<String, String>,
+    /// Structured-metadata name → pod annotation key.
+    #[serde(default)]
+    pub pod_annotations_as_metadata: BTreeMap<String, String>,
+    /// Namespaces to read; empty reads all. Decided from the path, API or not.
+    #[serde(default)]
+    pub include_namespaces: Vec<String>,
+    /// Namespaces never to read; wins over `include_namespaces`.
+    #[serde(default)]
+    pub exclude_namespaces: Vec<String>,
+    /// A pod with this annotation set to `"true"` is not read.
+    #[serde(default = "default_exclude_annotation")]
+    pub exclude_annotation: String,
+    /// How long a new pod's files wait for the pod to appear in the watch before they are read
+    /// with path labels only (they get the pod's labels once it appears).
+    #[serde(default = "default_metadata_wait_secs")]
+    pub metadata_wait_secs: u64,
+    /// Where to start in files that exist at start-up and have no checkpoint. The default
+    /// reads everything already on the node.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Files not written for longer than this, when first found, are read only from their end.
+    #[serde(default)]
+    pub ignore_older_secs: Option<u64>,
+    /// Lines longer than this are truncated to it (and counted).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Optional multiline joining (after CRI partial lines are joined).
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
+    /// Static labels added to every line of this source.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// How often the pod directory is walked again as a safety net.
+    #[serde(default = "default_glob_interval_ms")]
+    pub glob_interval_ms: u64,
+    /// Most files open at once (see the file source).
+    #[serde(default = "default_open_files_limit")]
+    pub open_files_limit: usize,
+}
+
+fn default_pods_dir() -> String {
+    "/var/log/pods".to_owned()
+}
+
+fn default_exclude_annotation() -> String {
+    "logship.io/exclude".to_owned()
+}
+
+fn default_metadata_wait_secs() -> u64 {
+    5
+}
+
+impl KubernetesLogsSourceConfig {
+    /// The file-source settings this source runs with: every container log under `pods_dir`
+    /// (rotated ones too), never the kubelet's compressed (`.gz`) or in-progress (`.tmp`)
+    /// rotations; CRI framing; no `filename` label (namespace, pod and container name it).
+    pub fn file_config(&self) -> FileSourceConfig {
+        let dir = self.pods_dir.trim_end_matches('/');
+        FileSourceConfig {
+            include: vec![format!("{dir}/*/*/*.log*")],
+            exclude: vec![format!("{dir}/*/*/*.gz"), format!("{dir}/*/*/*.tmp")],
+            read_from: self.read_from,
+            max_line_bytes: self.max_line_bytes,
+            multiline: self.multiline.clone(),
+            decoder: FileDecoder::Cri,
+            filename_label: String::new(),
+            labels: self.labels.clone(),
+            glob_interval_ms: self.glob_interval_ms,
+            open_files_limit: self.open_files_limit,
+            ignore_older_secs: self.ignore_older_secs,
+        }
+    }
 }
 
 fn default_docker_labels() -> BTreeMap<String, String> {

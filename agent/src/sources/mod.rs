@@ -12,11 +12,13 @@
 pub mod docker;
 pub mod file;
 pub mod harness;
+pub mod kubernetes;
 pub mod stdin;
 
 pub use docker::{DockerSource, DockerSourceError};
 pub use file::{FileSource, FileSourceError};
 pub use harness::{Source, SourceExit};
+pub use kubernetes::KubernetesLogsSource;
 pub use stdin::{StdinSource, StdinSourceError};
 
 use std::future::Future;
@@ -61,6 +63,10 @@ pub fn build(
         }
         SourceConfig::Docker(c) => {
             let source = DockerSource::new(c, ctx.clone())?;
+            Box::pin(harness::run(source, ctx, out))
+        }
+        SourceConfig::KubernetesLogs(c) => {
+            let source = KubernetesLogsSource::new(c, ctx.clone())?;
             Box::pin(harness::run(source, ctx, out))
         }
     })

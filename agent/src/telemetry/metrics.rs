@@ -65,6 +65,10 @@ pub struct Metrics {
     pub docker_reconnects: IntCounterVec,
     /// Docker API calls that failed.
     pub docker_api_errors: IntCounterVec,
+    /// Kubernetes API calls (list, watch) that failed, by reason.
+    pub kubernetes_api_errors: IntCounterVec,
+    /// Pods of this node in the kubernetes_logs source's metadata cache.
+    pub kubernetes_pods_cached: IntGaugeVec,
     /// Components that stopped with an error (a source that failed, a task that panicked).
     pub component_errors: IntCounterVec,
     /// Chunks a source emitted after a delivery failure froze its checkpoint; not tracked.
@@ -239,6 +243,16 @@ impl Metrics {
             docker_api_errors: c(
                 "logship_docker_api_errors_total",
                 "Docker API calls that failed.",
+                comp,
+            ),
+            kubernetes_api_errors: c(
+                "logship_kubernetes_api_errors_total",
+                "Kubernetes API calls that failed, by reason: forbidden, unauthorized, unreachable, gone, other. Lines still ship with their path labels.",
+                &["component", "reason"],
+            ),
+            kubernetes_pods_cached: g(
+                "logship_kubernetes_pods_cached",
+                "Pods of this node in the pod-metadata cache (deleted ones are kept a while for their remaining lines).",
                 comp,
             ),
             component_errors: c(

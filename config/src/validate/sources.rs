@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use crate::error::ProblemKind;
 use crate::globs::FileGlob;
 use crate::report::Issue;
-use crate::schema::{DockerSourceConfig, FileSourceConfig, SourceConfig, StdinSourceConfig};
+use crate::schema::{
+    DockerSourceConfig, FileSourceConfig, KubernetesLogsSourceConfig, SourceConfig,
+    StdinSourceConfig,
+};
 
 use super::names::looks_high_cardinality;
 use super::{Checker, extend, label_name_problem};
@@ -30,6 +33,7 @@ pub(crate) fn check(c: &mut Checker<'_, '_, '_>, id: &str, source: &SourceConfig
         SourceConfig::File(f) => file(c, &base, f),
         SourceConfig::Stdin(s) => stdin(c, &base, s),
         SourceConfig::Docker(d) => docker(c, &base, d),
+        SourceConfig::KubernetesLogs(k) => kubernetes_logs(c, &base, k),
     }
 }
 
@@ -121,6 +125,87 @@ fn docker(c: &mut Checker<'_, '_, '_>, base: &[&str], d: &DockerSourceConfig) {
     c.static_labels(&extend(base, "static_labels"), &d.static_labels);
     c.multiline(base, d.multiline.as_ref());
     c.positive(&extend(base, "max_line_bytes"), d.max_line_bytes as u64);
+}
+
+fn kubernetes_logs(c: &mut Checker<'_, '_, '_>, base: &[&str], k: &KubernetesLogsSourceConfig) {
+    let files = k.file_config();
+    if let Some(Err(e)) = files.include.first().map(|g| FileGlob::new(g)) {
+        c.error(Issue::new(
+            ProblemKind::InvalidValue,
+            c.loc.value(&extend(base, "pods_dir")),
+            format!("invalid `pods_dir`: {}", e.0),
+            "not an absolute directory",
+        ));
+    }
+    if k.metadata && k.node_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        let span = if k.node_name.is_some() {
+            c.loc.value(&extend(base, "node_name"))
+        } else {
+            c.loc.key(base)
+        };
+        c.error(
+            Issue::new(
+                ProblemKind::MissingField,
+                span,
+                "`node_name` is required to watch this node's pods",
+                "no node name",
+            )
+            .with_help(
+                "set `node_name = \"${NODE_NAME}\"` with NODE_NAME from the downward API (spec.nodeName), or `metadata = false` for path labels only",
+            ),
+        );
+    }
+    if !k.metadata && k.kubeconfig.is_some() {
+        c.warn(
+            c.loc.key(&extend(base, "kubeconfig")),
+            "`kubeconfig` is unused: `metadata = false` makes no API calls",
+        );
+    }
+    for (key, what) in [
+        ("pod_labels", "label"),
+        ("pod_annotations", "label"),
+        ("pod_labels_as_metadata", "structured-metadata"),
+        ("pod_annotations_as_metadata", "structured-metadata"),
+    ] {
+        let map = match key {
+            "pod_labels" => &k.pod_labels,
+            "pod_annotations" => &k.pod_annotations,
+            "pod_labels_as_metadata" => &k.pod_labels_as_metadata,
+            _ => &k.pod_annotations_as_metadata,
+        };
+        let path = extend(base, key);
+        c.label_names(&path, map, what);
+        for (name, pod_key) in map {
+            if pod_key.is_empty() {
+                c.non_empty(&extend(&path, name), pod_key);
+            } else if what == "label"
+                && (looks_high_cardinality(pod_key) || pod_key.ends_with("-hash"))
+            {
+                let span = c.loc.key(&extend(&path, name));
+                c.warn(
+                    span,
+                    format!("label `{name}` takes the pod's `{pod_key}`, which looks high-cardinality; map it in `{key}_as_metadata` instead"),
+                );
+            }
+        }
+    }
+    for (i, ns) in k.include_namespaces.iter().enumerate() {
+        if k.exclude_namespaces.contains(ns) {
+            let span = c.loc.item(&extend(base, "include_namespaces"), i);
+            c.warn(
+                span,
+                format!(
+                    "namespace `{ns}` is also in `exclude_namespaces`, which wins: it is not read"
+                ),
+            );
+        }
+    }
+    c.non_empty(&extend(base, "exclude_annotation"), &k.exclude_annotation);
+    c.positive(&extend(base, "max_line_bytes"), k.max_line_bytes as u64);
+    c.positive(&extend(base, "glob_interval_ms"), k.glob_interval_ms);
+    c.positive(&extend(base, "open_files_limit"), k.open_files_limit as u64);
+    c.static_labels(&extend(base, "labels"), &k.labels);
+    c.multiline(base, k.multiline.as_ref());
 }
 
 /// A docker `labels` or `structured_metadata` map: valid names, known attributes, and a

@@ -13,12 +13,28 @@ use logship_parsers::partial::PartialMerger;
 use logship_parsers::stream::Stream;
 use regex::bytes::Regex;
 
-use crate::pipeline::{Event, LabelSet};
+use crate::pipeline::{Event, LabelSet, Metadata};
 
-/// Labels for the lines of one file: plain files use `stdout` for everything.
+/// Labels for the lines of one file (plain files use `stdout` for everything), and the
+/// structured metadata every line of it carries.
 pub(super) struct StreamLabels {
     pub stdout: LabelSet,
     pub stderr: LabelSet,
+    pub metadata: Metadata,
+}
+
+impl StreamLabels {
+    /// An event of `lane` (0 stdout, 1 stderr).
+    fn event(&self, lane: usize, time: i64, line: Bytes) -> Event {
+        let labels = if lane == 0 {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let mut event = Event::new(time, line, labels.clone());
+        event.metadata.clone_from(&self.metadata);
+        event
+    }
 }
 
 /// One output stream's assembly state (a plain file has one; docker and CRI files two).
@@ -160,14 +176,9 @@ impl Assembler {
     }
 
     fn emit(&mut self, lane: usize, line: Bytes, time: i64, start: u64, out: &mut Vec<Event>) {
-        let labels = if lane == 0 {
-            &self.labels.stdout
-        } else {
-            &self.labels.stderr
-        };
         let l = &mut self.lanes[lane];
         match &mut l.multiline {
-            None => out.push(Event::new(time, line, labels.clone())),
+            None => out.push(self.labels.event(lane, time, line)),
             Some(m) => {
                 if m.aggregator.pending_first_tag().is_none() {
                     m.record_time = time;
@@ -175,14 +186,15 @@ impl Assembler {
                 let prev_time = m.record_time;
                 m.last_push = Instant::now();
                 if let Some(record) = m.aggregator.push(line, start) {
-                    out.push(Event::new(prev_time, record.line, labels.clone()));
+                    out.push(self.labels.event(lane, prev_time, record.line));
                     m.record_time = time;
                 }
             }
         }
     }
 
-    /// Replaces the labels of lines assembled from now on (a renamed container).
+    /// Replaces the labels of lines assembled from now on (a renamed container, a pod whose
+    /// labels changed).
     pub(super) fn set_labels(&mut self, labels: StreamLabels) {
         self.labels = labels;
     }
@@ -195,12 +207,7 @@ impl Assembler {
                 && now.duration_since(m.last_push) >= m.timeout
                 && let Some(record) = m.aggregator.flush()
             {
-                let labels = if i == 0 {
-                    &self.labels.stdout
-                } else {
-                    &self.labels.stderr
-                };
-                out.push(Event::new(m.record_time, record.line, labels.clone()));
+                out.push(self.labels.event(i, m.record_time, record.line));
             }
         }
     }
@@ -218,19 +225,14 @@ impl Assembler {
     /// Flushes everything pending (the file is being closed for good).
     pub(super) fn flush_all(&mut self, out: &mut Vec<Event>) {
         for (i, l) in self.lanes.iter_mut().enumerate() {
-            let labels = if i == 0 {
-                &self.labels.stdout
-            } else {
-                &self.labels.stderr
-            };
             if let Some(merged) = l.partial.flush() {
                 l.partial_start = None;
-                out.push(Event::new(l.partial_time, merged.line, labels.clone()));
+                out.push(self.labels.event(i, l.partial_time, merged.line));
             }
             if let Some(m) = &mut l.multiline
                 && let Some(record) = m.aggregator.flush()
             {
-                out.push(Event::new(m.record_time, record.line, labels.clone()));
+                out.push(self.labels.event(i, m.record_time, record.line));
             }
         }
     }

@@ -1,6 +1,9 @@
-//! The labels of a file's lines: the source's static labels, the file name, and what the
-//! decoder knows (CRI: namespace, pod, container; docker: the container's name and compose
-//! labels; both: the stream).
+//! The labels of a file's lines: the source's static labels, the file name, what the decoder
+//! knows (CRI: namespace, pod, container; docker: the container's name and compose labels;
+//! both: the stream), and what the source's [`Enricher`] adds (kubernetes_logs: the pod's
+//! labels, annotations and metadata).
+//!
+//! [`Enricher`]: super::Enricher
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +12,7 @@ use logship_config::schema::FileDecoder;
 use logship_parsers::cri::parse_cri_path;
 
 use super::assemble::StreamLabels;
+use super::enrich::Extras;
 use super::server::FileServer;
 use crate::containers::{ContainerInfo, LabelPlan, LogStream};
 
@@ -52,11 +56,48 @@ impl FileServer {
                 None => true,
             };
             if changed {
-                let labels = self.labels_for(&path, Some(&info));
+                let labels = self.labels_for(&path, Some(&info), None);
                 if let Some(t) = self.tailers.get_mut(&id) {
                     t.assembler.set_labels(labels);
                     t.container = Some(info);
                 }
+            }
+        }
+    }
+
+    /// The extras the source's enricher has for `path`, if any.
+    pub(super) fn extras_of(&self, path: &Path) -> Option<Arc<Extras>> {
+        self.settings.enricher.as_ref()?.extras(path)
+    }
+
+    /// When the enricher's answers may have changed (a pod's labels were edited, a pod
+    /// appeared in the watch after its files were opened), open files take up their new
+    /// extras for the lines read from then on. A file the enricher knows nothing about any
+    /// more (its pod was deleted) keeps what it had.
+    pub(super) fn refresh_extras(&mut self) {
+        let Some(enricher) = self.settings.enricher.clone() else {
+            return;
+        };
+        let generation = enricher.generation();
+        if generation == self.extras_generation {
+            return;
+        }
+        self.extras_generation = generation;
+        let ids: Vec<_> = self.tailers.keys().copied().collect();
+        for id in ids {
+            let Some(tailer) = self.tailers.get(&id) else {
+                continue;
+            };
+            let Some(new) = enricher.extras(&tailer.path) else {
+                continue;
+            };
+            if tailer.extras.as_deref() == Some(&*new) {
+                continue;
+            }
+            let labels = self.labels_for(&tailer.path, tailer.container.as_deref(), Some(&new));
+            if let Some(t) = self.tailers.get_mut(&id) {
+                t.assembler.set_labels(labels);
+                t.extras = Some(new);
             }
         }
     }
@@ -66,6 +107,7 @@ impl FileServer {
         &self,
         path: &Path,
         container: Option<&ContainerInfo>,
+        extras: Option<&Extras>,
     ) -> StreamLabels {
         let mut extra: Vec<(String, String)> = Vec::new();
         if let Some(l) = &self.settings.filename_label {
@@ -79,6 +121,10 @@ impl FileServer {
             extra.push(("pod".into(), p.pod.to_string()));
             extra.push(("container".into(), p.container.to_string()));
         }
+        if let Some(e) = extras {
+            extra.extend(e.labels.iter().cloned());
+        }
+        let metadata = extras.map(|e| e.metadata.clone()).unwrap_or_default();
         let base = self
             .settings
             .source_labels
@@ -93,16 +139,19 @@ impl FileServer {
             return StreamLabels {
                 stdout: with(LogStream::Stdout),
                 stderr: with(LogStream::Stderr),
+                metadata,
             };
         }
         match self.settings.decoder {
             FileDecoder::None => StreamLabels {
                 stdout: base.clone(),
                 stderr: base,
+                metadata,
             },
             FileDecoder::Docker | FileDecoder::Cri => StreamLabels {
                 stdout: base.merged([("stream", "stdout")]),
                 stderr: base.merged([("stream", "stderr")]),
+                metadata,
             },
         }
     }

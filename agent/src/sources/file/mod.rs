@@ -15,6 +15,8 @@
 //! - [`server`]: the loop: events, timers, safety looks and rescans decide which files to
 //!   poll; `open_files_limit`; [`open`]: opening a found file; [`labels`]: its labels;
 //! - [`tailer`]: one open file: reading, truncation, rotation and deletion;
+//! - [`enrich`]: the hook through which a source adds what it knows about a file beyond its
+//!   path (the `kubernetes_logs` source: the pod's metadata);
 //! - [`assemble`]: docker/CRI framing, partial lines, multiline records → events;
 //! - the checkpoint: `<data_dir>/<id>/checkpoints.json`, each stream's acknowledged offset.
 //!
@@ -22,6 +24,7 @@
 
 mod assemble;
 mod discovery;
+mod enrich;
 mod fingerprint;
 mod labels;
 mod open;
@@ -36,6 +39,7 @@ use logship_config::schema::FileSourceConfig;
 use serde::{Deserialize, Serialize};
 
 pub use discovery::GlobError;
+pub use enrich::{Admission, Enricher, Extras};
 
 use super::harness::Source;
 use crate::checkpoints::{CheckpointError, CheckpointFile, Checkpointing, Snapshot, load_or_reset};
@@ -81,6 +85,7 @@ pub struct FileSource {
     ctx: ComponentContext,
     registry: Arc<Mutex<Registry>>,
     checkpoint: CheckpointFile,
+    enricher: Option<Arc<dyn Enricher>>,
 }
 
 impl FileSource {
@@ -106,7 +111,14 @@ impl FileSource {
             ))),
             ctx,
             checkpoint,
+            enricher: None,
         })
+    }
+
+    /// Adds an [`Enricher`]: it decides which files are read and adds labels and metadata.
+    pub fn with_enricher(mut self, enricher: Arc<dyn Enricher>) -> Self {
+        self.enricher = Some(enricher);
+        self
     }
 }
 
@@ -142,7 +154,13 @@ impl Source for FileSource {
 
     /// Tails files until `ctx.shutdown` is cancelled.
     async fn read(self, out: Fanout) -> Result<(), FileSourceError> {
-        let server = server::FileServer::new(&self.config, self.ctx.clone(), self.registry, out)?;
+        let server = server::FileServer::new(
+            &self.config,
+            self.ctx.clone(),
+            self.registry,
+            self.enricher,
+            out,
+        )?;
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let handle = tokio::runtime::Handle::current();
         std::thread::Builder::new()

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use logship_config::schema::ReadFrom;
 
 use super::assemble::Assembler;
+use super::enrich::Admission;
 use super::fingerprint::{HeadSig, fingerprint_of, head_of};
 use super::registry::Resolution;
 use super::server::{FileServer, TailerId, UNDECIDED_LIMIT};
@@ -40,6 +41,7 @@ impl FileServer {
                 // poked by the event; nothing else to do.
                 self.undecided.remove(path);
                 self.waiting.remove(path);
+                self.awaiting.remove(path);
                 if path.symlink_metadata().is_ok() {
                     return Err(io::Error::new(io::ErrorKind::NotFound, "dangling symlink"));
                 }
@@ -71,6 +73,9 @@ impl FileServer {
         if let Some(&prev) = self.by_path.get(path) {
             // The path leads to another file than its tailer's: rotation. The old one drains.
             self.activate(prev);
+        }
+        if !self.admitted(path) {
+            return Ok(());
         }
         // A closed stream on this inode with nothing new: no need to open it.
         let up_to_date = {
@@ -159,10 +164,11 @@ impl FileServer {
             }
         };
         let container = self.container_of(path);
+        let extras = self.extras_of(path);
         let assembler = Assembler::new(
             self.settings.decoder,
             self.settings.multiline.as_ref(),
-            self.labels_for(path, container.as_deref()),
+            self.labels_for(path, container.as_deref(), extras.as_deref()),
             self.settings.max_line_bytes,
         );
         let binding = Binding {
@@ -180,7 +186,31 @@ impl FileServer {
             offset,
         )?;
         tailer.container = container;
+        tailer.extras = extras;
         Ok(Some(self.add_tailer(tailer)))
+    }
+
+    /// Whether the source's enricher lets the file at `path` be read now. A file it asks to
+    /// wait for is looked at again by the retry timer; the enricher bounds the wait.
+    fn admitted(&mut self, path: &Path) -> bool {
+        let Some(enricher) = self.settings.enricher.clone() else {
+            return true;
+        };
+        let since = *self
+            .awaiting
+            .entry(path.to_path_buf())
+            .or_insert_with(Instant::now);
+        match enricher.admit(path, since.elapsed()) {
+            Admission::Read => {
+                self.awaiting.remove(path);
+                true
+            }
+            Admission::Wait => false,
+            Admission::Skip => {
+                self.awaiting.remove(path);
+                false
+            }
+        }
     }
 
     /// A file renamed from `from` to `to`, a name the globs do not match: if it is a stream

@@ -29,6 +29,7 @@ use prometheus::{IntCounter, IntGauge};
 use super::FileSourceError;
 use super::assemble::MultilineSpec;
 use super::discovery::Globs;
+use super::enrich::Enricher;
 use super::registry::{Registry, StreamStatus};
 use super::tailer::{Binding, Poll, Tailer};
 use super::watcher::ChangeWatcher;
@@ -68,6 +69,8 @@ pub(super) struct Settings {
     pub rescan_interval: Duration,
     pub open_files_limit: usize,
     pub ignore_older: Option<Duration>,
+    /// What the source knows about files beyond their paths (kubernetes_logs: pods).
+    pub enricher: Option<Arc<dyn Enricher>>,
 }
 
 /// The metric handles of one file source.
@@ -105,6 +108,10 @@ pub(super) struct FileServer {
     pub(super) undecided: HashMap<PathBuf, Instant>,
     /// Files not opened because `open_files_limit` was reached.
     pub(super) waiting: HashSet<PathBuf>,
+    /// Files the enricher asked to wait for (a new pod not in the watch yet), since when.
+    pub(super) awaiting: HashMap<PathBuf, Instant>,
+    /// The enricher's generation the open files' extras were taken at.
+    pub(super) extras_generation: u64,
     pub(super) first_scan: bool,
     /// Paths whose problem was already reported, so a broken file is not logged every scan.
     pub(super) reported: HashSet<PathBuf>,
@@ -119,6 +126,7 @@ impl FileServer {
         config: &FileSourceConfig,
         ctx: ComponentContext,
         registry: Arc<Mutex<Registry>>,
+        enricher: Option<Arc<dyn Enricher>>,
         out: Fanout,
     ) -> Result<Self, FileSourceError> {
         let globs = Globs::new(&config.include, &config.exclude)?;
@@ -153,6 +161,7 @@ impl FileServer {
                 rescan_interval: Duration::from_millis(config.glob_interval_ms.max(10)),
                 open_files_limit: config.open_files_limit.max(1),
                 ignore_older: config.ignore_older_secs.map(Duration::from_secs),
+                enricher,
             },
             globs,
             registry,
@@ -166,6 +175,8 @@ impl FileServer {
             timed: HashSet::new(),
             undecided: HashMap::new(),
             waiting: HashSet::new(),
+            awaiting: HashMap::new(),
+            extras_generation: 0,
             first_scan: true,
             reported: HashSet::new(),
             containers: ContainerConfigCache::default(),
@@ -222,10 +233,11 @@ impl FileServer {
                 self.safety_look();
                 next_safety = now + SAFETY_LOOK;
             }
-            if now >= next_retry && (!self.undecided.is_empty() || !self.waiting.is_empty()) {
+            if now >= next_retry && self.has_pending() {
                 self.retry_pending();
                 next_retry = now + RETRY_EVERY;
             }
+            self.refresh_extras();
             self.activate_due(now);
             if now >= next_expire {
                 self.registry().expire();
@@ -237,7 +249,7 @@ impl FileServer {
             self.update_gauges();
             if self.active.is_empty() {
                 let mut until = next_rescan.min(next_safety);
-                if !self.undecided.is_empty() || !self.waiting.is_empty() {
+                if self.has_pending() {
                     until = until.min(next_retry);
                 }
                 if let Some(t) = self.earliest_deadline() {
@@ -319,6 +331,13 @@ impl FileServer {
                 Err(_) => other.push((path, meta)),
             }
         }
+        // Oldest first: a backlog of rotated files (`0.log.<date>`, then `0.log`) is read in
+        // the order it was written, as Loki's out-of-order window prefers.
+        let written = |(_, meta): &(PathBuf, std::io::Result<std::fs::Metadata>)| {
+            meta.as_ref().ok().and_then(|m| m.modified().ok())
+        };
+        known.sort_by_key(written);
+        other.sort_by_key(written);
         for (path, meta) in known {
             self.consider_found(&path, meta);
         }
@@ -347,8 +366,14 @@ impl FileServer {
     }
 
     /// Looks again at undecided files and at files waiting for a descriptor.
+    /// Whether files wait to be looked at again (see [`FileServer::retry_pending`]).
+    fn has_pending(&self) -> bool {
+        !self.undecided.is_empty() || !self.waiting.is_empty() || !self.awaiting.is_empty()
+    }
+
     fn retry_pending(&mut self) {
         let mut paths: Vec<PathBuf> = self.undecided.keys().cloned().collect();
+        paths.extend(self.awaiting.keys().cloned());
         let mut waiting: Vec<PathBuf> = self.waiting.drain().collect();
         waiting.sort();
         paths.extend(waiting);

@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use logship_parsers::lines::LineSplitter;
 
 use super::assemble::Assembler;
+use super::enrich::Extras;
 use super::fingerprint::{FINGERPRINT_BYTES, HeadSig, fingerprint_of, head_of, read_head};
 use super::registry::StreamId;
 use crate::containers::ContainerInfo;
@@ -84,6 +85,8 @@ pub(super) struct Tailer {
     pub truncated_lines: u64,
     /// For `decoder = "docker"`: the container attributes the labels were made from.
     pub container: Option<Arc<ContainerInfo>>,
+    /// What the source's enricher added to this file's lines (kubernetes_logs: its pod).
+    pub extras: Option<Arc<Extras>>,
     /// When a read last found data (or the tailer was opened).
     pub last_data: Instant,
 }
@@ -118,6 +121,7 @@ impl Tailer {
             rotated: false,
             truncated_lines: 0,
             container: None,
+            extras: None,
             last_data: Instant::now(),
         })
     }
