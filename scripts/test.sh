@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of logship on a fresh Debian machine (root): installs what the tests need
-# (Docker engine, busybox-static, PostgreSQL, Redis), starts dockerd without a bridge network,
+# (Docker engine, busybox-static, PostgreSQL, Redis, kubectl, kubernetes-validate), starts dockerd without a bridge network,
 # builds the test image, then runs the whole workspace's tests.
 #
 #   scripts/test.sh                 # everything
@@ -14,6 +14,9 @@ if ! scripts/docker-env.sh status >/dev/null 2>&1; then
   trap 'scripts/docker-env.sh stop || true' EXIT
 fi
 scripts/docker-env.sh start             # docker.io + busybox-static, dockerd, the test image
+# kubectl (kustomize) and kubernetes-validate for the manifest tests.
+LOGSHIP_K8S_VALIDATE="$(scripts/k8s-tools.sh)"
+export LOGSHIP_K8S_VALIDATE
 
 # Build every binary first: the end-to-end tests run them as processes.
 cargo build --workspace --bins
