@@ -355,13 +355,16 @@ fn build_image(tag: &str, dir: &Path) {
         "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
     )
     .unwrap();
+    let tarball = dir.join("rootfs.tar");
     let tar = Command::new("tar")
         .arg("-C")
         .arg(&root)
-        .args(["-cf", "-", "."])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
         .expect("running tar");
+    assert!(tar.success(), "tar of the rootfs failed");
     let out = Command::new("docker")
         .args([
             "import",
@@ -369,10 +372,9 @@ fn build_image(tag: &str, dir: &Path) {
             "USER 65532:65532",
             "-c",
             r#"ENTRYPOINT ["/usr/local/bin/logship"]"#,
-            "-",
-            tag,
         ])
-        .stdin(tar.stdout.expect("tar's stdout"))
+        .arg(&tarball)
+        .arg(tag)
         .output()
         .expect("running docker import");
     assert!(
