@@ -124,7 +124,7 @@ fn unknown_component_type() {
     let p = only_problem(text, K::UnknownComponentType, 2, 8);
     assert_eq!(
         p.message(),
-        "unknown source type `fle`, expected one of `file`, `stdin`, `docker`"
+        "unknown source type `fle`, expected one of `file`, `stdin`, `docker`, `kubernetes_logs`"
     );
     assert_eq!(p.help_text(), Some("did you mean `file`?"));
     only_problem(&transform("jsn", ""), K::UnknownComponentType, 7, 8);
@@ -585,4 +585,60 @@ fn file_globs_must_be_valid_and_present() {
         21,
     );
     only_problem(&file_source("glob_interval_ms = 0"), K::InvalidValue, 4, 20);
+}
+
+// --- kubernetes_logs ---------------------------------------------------------------------
+
+/// A kubernetes_logs source `k` with extra lines (header on line 1, extra lines from line 3),
+/// read by a sink.
+fn kubernetes_source(extra: &str) -> String {
+    format!(
+        "[sources.k]\ntype = \"kubernetes_logs\"\n{extra}\n[sinks.out]\ntype = \"console\"\ninputs = [\"k\"]\n"
+    )
+}
+
+#[test]
+fn kubernetes_logs_needs_a_node_name_to_watch_pods() {
+    let p = only_problem(&kubernetes_source(""), K::MissingField, 1, 10);
+    assert!(p.message().contains("node_name"), "{p}");
+    // Without the API, no node name is needed.
+    crate::common::load(&kubernetes_source("metadata = false")).unwrap();
+    let p = only_problem(
+        &kubernetes_source("node_name = \"\""),
+        K::MissingField,
+        3,
+        13,
+    );
+    assert!(p.message().contains("node_name"), "{p}");
+}
+
+#[test]
+fn kubernetes_logs_checks_its_dir_and_label_names() {
+    let p = only_problem(
+        &kubernetes_source("node_name = \"n\"\npods_dir = \"pods\""),
+        K::InvalidValue,
+        4,
+        12,
+    );
+    assert!(p.message().contains("pods_dir"), "{p}");
+    let p = only_problem(
+        &kubernetes_source("node_name = \"n\"\npod_labels = { \"app.name\" = \"app\" }"),
+        K::InvalidLabelName,
+        4,
+        16,
+    );
+    assert!(p.message().contains("app.name"), "{p}");
+}
+
+#[test]
+fn kubernetes_logs_warns_about_what_it_ignores_and_high_cardinality_labels() {
+    let loaded = crate::common::load(&kubernetes_source(
+        "metadata = false\nkubeconfig = \"/k\"\npod_labels = { hash = \"pod-template-hash\" }\ninclude_namespaces = [\"a\"]\nexclude_namespaces = [\"a\"]",
+    ))
+    .unwrap();
+    let text: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text[0].contains("kubeconfig"), "{text:?}");
+    assert!(text[1].contains("high-cardinality"), "{text:?}");
+    assert!(text[2].contains("exclude_namespaces"), "{text:?}");
 }
