@@ -71,6 +71,10 @@ fn validate(path: &std::path::Path) -> ExitCode {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
+            if let Err(e) = crate::data_dir::check_writable(&loaded.config.data_dir) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
@@ -106,10 +110,14 @@ fn run(path: &std::path::Path) -> ExitCode {
             drained: CancellationToken::new(),
             data_dir: config.data_dir.clone(),
         };
-        if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-            tracing::error!(data_dir = %config.data_dir.display(), error = %e, "cannot create data_dir");
-            return ExitCode::FAILURE;
-        }
+        // Held until the agent exits: a second agent on this data_dir is refused.
+        let _data_dir_lock = match crate::data_dir::claim(&config.data_dir) {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::error!(data_dir = %config.data_dir.display(), "{e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let running = match topology::start(&loaded, &base) {
             Ok(r) => r,
             Err(e) => {

@@ -60,6 +60,7 @@ pub mod checkpoints;
 pub mod cli;
 pub mod containers;
 pub mod context;
+pub mod data_dir;
 mod error_chain;
 mod logging;
 pub mod pipeline;

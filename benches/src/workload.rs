@@ -16,12 +16,27 @@ pub fn write_json_lines(path: &Path, n: usize) -> io::Result<u64> {
 /// Writes lines `first..first + n` to `path`, with ids drawn from `seed` (so that files
 /// written with different seeds differ from their first line on); returns the bytes written.
 pub fn write_json_lines_seeded(path: &Path, first: usize, n: usize, seed: u64) -> io::Result<u64> {
+    write_lines_seeded(path, first, n, seed, "")
+}
+
+/// A CRI record's prefix, as the kubelet writes before each line of `/var/log/pods`.
+pub const CRI_PREFIX: &str = "2026-11-30T10:00:00.000000000Z stdout F ";
+
+/// [`write_json_lines_seeded`] with `prefix` before each line (`CRI_PREFIX` for CRI files).
+pub fn write_lines_seeded(
+    path: &Path,
+    first: usize,
+    n: usize,
+    seed: u64,
+    prefix: &str,
+) -> io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let mut written = 0u64;
     let mut line = String::with_capacity(320);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
     for i in first..first + n {
         line.clear();
+        line.push_str(prefix);
         json_line(i, &mut rng, &mut line);
         line.push('\n');
         out.write_all(line.as_bytes())?;

@@ -504,6 +504,14 @@ pub struct LokiSinkConfig {
     /// The value a label collapses to once it has too many distinct values.
     #[serde(default = "default_cardinality_overflow_value")]
     pub cardinality_overflow_value: String,
+    /// `/ready` answers 503 naming this sink once it has been unable to deliver (connection
+    /// refused, timeouts, 5xx, 429, auth) for longer than this; 200 again at the next success.
+    #[serde(default = "default_not_ready_after_secs")]
+    pub not_ready_after_secs: u64,
+}
+
+fn default_not_ready_after_secs() -> u64 {
+    30
 }
 
 fn default_loki_path() -> String {

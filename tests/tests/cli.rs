@@ -173,3 +173,47 @@ fn a_missing_config_is_reported_once() {
         r.stderr
     );
 }
+
+#[test]
+fn a_second_agent_on_the_same_data_dir_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=10).unwrap();
+    let first = Agent::start(&cfg.to_toml(), dir.path());
+    // The same data_dir, another telemetry port.
+    let second = PipelineConfig::new(dir.path(), &loki.url());
+    assert_eq!(second.data_dir, cfg.data_dir);
+    let path = dir.path().join("second.toml");
+    std::fs::write(&path, second.to_toml()).unwrap();
+    let r = run_cli(&["--config", path.to_str().unwrap(), "run"], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("pid {}", first.pid())),
+        "the refusal should name the holder: {r:?}"
+    );
+    assert!(r.stderr.contains(&*cfg.data_dir.to_string_lossy()), "{r:?}");
+    let c = wait_for_seqs(&loki, 10, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "the first agent goes on: {c}");
+}
+
+#[test]
+fn validate_refuses_a_data_dir_that_cannot_be_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = PipelineConfig::new(dir.path(), "http://127.0.0.1:9");
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "a file").unwrap();
+    cfg.data_dir = blocker.join("state");
+    let path = dir.path().join("bad-data-dir.toml");
+    std::fs::write(&path, cfg.to_toml()).unwrap();
+    let r = run_cli(&["validate", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(r.stderr.contains("data_dir"), "{r:?}");
+    assert!(r.stderr.contains("not-a-dir"), "{r:?}");
+    // A data_dir that does not exist yet is fine, and validate leaves nothing behind.
+    cfg.data_dir = dir.path().join("later/state");
+    std::fs::write(&path, cfg.to_toml()).unwrap();
+    let r = run_cli(&["validate", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+    assert!(!dir.path().join("later").exists());
+}

@@ -276,3 +276,34 @@ fn unauthorized_keeps_the_data_and_fails_ready() {
 fn not_found_keeps_the_data_and_fails_ready() {
     config_error_keeps_data(Fault::Status404, "404");
 }
+
+#[test]
+fn ready_fails_once_loki_refuses_for_not_ready_after_secs_and_recovers() {
+    let mut s = setup();
+    s.cfg = s.cfg.clone().sink("not_ready_after_secs = 2");
+    s.write(100);
+    s.loki.stop();
+    let started = std::time::Instant::now();
+    let agent = s.start();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (status, body) = agent.ready();
+            status == 503 && body.contains("loki") && body.contains("connection")
+        }),
+        "/ready should be 503 naming the sink and the reason: {:?}",
+        agent.ready()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "unready before not_ready_after_secs"
+    );
+    assert_eq!(agent.health().0, 200, "alive while not ready");
+    s.loki.start().unwrap();
+    let c = s.settle(100, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    assert!(
+        wait_until(Duration::from_secs(10), || agent.ready().0 == 200),
+        "/ready should recover at the next success: {:?}",
+        agent.ready()
+    );
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p logship-benches --bin files_bench -- [--files 2000] [--lines 200]
-//!     [--idle-secs 20] [--trickle-files 50] [--trickle-secs 20] [--pods]
+//!     [--idle-secs 20] [--trickle-files 50] [--trickle-secs 20] [--pods | --kubernetes]
 //!     [--open-files-limit N]
 //! ```
 //!
@@ -15,7 +15,9 @@
 //!
 //! Then peak RSS (`VmHWM`) and the descriptors the agent holds. `--pods` lays the files out
 //! as `/var/log/pods` does (`<ns>_<pod>_<uid>/<container>/0.log`, one directory each) instead
-//! of one flat directory. `LOGSHIP_BIN` measures another build.
+//! of one flat directory. `--kubernetes` writes that layout in CRI format and reads it with the
+//! `kubernetes_logs` source (`metadata = false`: no API here), so the bench covers its
+//! admission and labelling. `LOGSHIP_BIN` measures another build.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -33,6 +35,7 @@ struct Args {
     trickle_files: usize,
     trickle_secs: u64,
     pods: bool,
+    kubernetes: bool,
     open_files_limit: Option<usize>,
 }
 
@@ -52,7 +55,8 @@ fn main() -> ExitCode {
         idle_secs: arg(&raw, "--idle-secs", 20),
         trickle_files: arg(&raw, "--trickle-files", 50),
         trickle_secs: arg(&raw, "--trickle-secs", 20),
-        pods: raw.iter().any(|a| a == "--pods"),
+        pods: raw.iter().any(|a| a == "--pods" || a == "--kubernetes"),
+        kubernetes: raw.iter().any(|a| a == "--kubernetes"),
         open_files_limit: raw
             .iter()
             .position(|a| a == "--open-files-limit")
@@ -84,19 +88,32 @@ fn run(args: &Args) -> Result<(), String> {
     let logs = dir.path().join("logs");
     let mut bytes = 0;
     let mut paths = Vec::with_capacity(args.files);
+    let prefix = if args.kubernetes {
+        workload::CRI_PREFIX
+    } else {
+        ""
+    };
     for i in 0..args.files {
         let path = file_path(&logs, i, args.pods);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
-        bytes += workload::write_json_lines_seeded(&path, i * args.lines, args.lines, i as u64)
+        bytes += workload::write_lines_seeded(&path, i * args.lines, args.lines, i as u64, prefix)
             .map_err(|e| e.to_string())?;
         paths.push(path);
     }
-    let glob = if args.pods {
-        format!("{}/*/*/*.log", logs.display())
+    let source = if args.kubernetes {
+        format!(
+            "type = \"kubernetes_logs\"\nmetadata = false\npods_dir = \"{}\"",
+            logs.display()
+        )
+    } else if args.pods {
+        format!(
+            "type = \"file\"\ninclude = [\"{}/*/*/*.log\"]",
+            logs.display()
+        )
     } else {
-        format!("{}/*.log", logs.display())
+        format!("type = \"file\"\ninclude = [\"{}/*.log\"]", logs.display())
     };
     let receiver = LokiReceiver::new().map_err(|e| e.to_string())?;
     receiver.set_mode(Mode::AckOnly);
@@ -106,8 +123,7 @@ fn run(args: &Args) -> Result<(), String> {
 [telemetry]
 address = "127.0.0.1:{port}"
 [sources.app]
-type = "file"
-include = ["{glob}"]
+{source}
 {limit}
 [transforms.parse]
 type = "json"
@@ -163,6 +179,7 @@ labels = {{ job = "app" }}
     for second in 0..args.trickle_secs {
         for path in paths.iter().take(args.trickle_files) {
             line.clear();
+            line.push_str(prefix);
             workload::json_line(next, &mut rng, &mut line);
             line.push('\n');
             next += 1;
@@ -191,7 +208,9 @@ labels = {{ job = "app" }}
         args.files,
         args.lines,
         bytes as f64 / 1e6,
-        if args.pods {
+        if args.kubernetes {
+            ", /var/log/pods in CRI format, kubernetes_logs source"
+        } else if args.pods {
             ", /var/log/pods layout"
         } else {
             ""

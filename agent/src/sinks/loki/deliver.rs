@@ -48,12 +48,27 @@ pub(super) struct Shared {
     pub give_up: CancellationToken,
     /// True while this sink has a problem registered with `health`.
     problem_set: AtomicBool,
+    /// How long failing to deliver is tolerated before `/ready` says so.
+    not_ready_after: Duration,
+    /// Since when every push has failed; `None` after a success.
+    failing_since: Mutex<Option<Instant>>,
     retry_log: LogLimiter,
     config_log: LogLimiter,
     reject_log: LogLimiter,
 }
 
 impl Shared {
+    /// A push succeeded: failures no longer add up.
+    fn delivered(&self) {
+        *self.failing_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// A push failed: how long pushes have been failing, this one included.
+    fn failing_for(&self) -> Duration {
+        let mut since = self.failing_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.get_or_insert_with(Instant::now).elapsed()
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: Arc<str>,
@@ -63,6 +78,7 @@ impl Shared {
         max_backoff: Duration,
         metrics: SinkMetrics,
         health: Arc<Health>,
+        not_ready_after: Duration,
     ) -> Self {
         Self {
             id,
@@ -74,6 +90,8 @@ impl Shared {
             health,
             give_up: CancellationToken::new(),
             problem_set: AtomicBool::new(false),
+            not_ready_after,
+            failing_since: Mutex::new(None),
             retry_log: LogLimiter::new(LOG_EVERY),
             config_log: LogLimiter::new(LOG_EVERY),
             reject_log: LogLimiter::new(LOG_EVERY),
@@ -276,6 +294,7 @@ async fn send(shared: &Shared, body: &Bytes) -> Outcome {
                 m.sent_bytes.inc_by(body.len() as u64);
                 match classify(response.status) {
                     Verdict::Delivered => {
+                        shared.delivered();
                         if shared.problem_set.swap(false, Ordering::AcqRel) {
                             shared.health.clear_problem(id);
                             tracing::info!(component = %id, "Loki accepts pushes again");
@@ -311,8 +330,9 @@ async fn send(shared: &Shared, body: &Bytes) -> Outcome {
     }
 }
 
-/// Logs (rate-limited) why a push is retried; configuration errors also mark the agent
-/// unready until the next 2xx.
+/// Logs (rate-limited) why a push is retried; configuration errors mark the agent unready at
+/// once, any other failure once pushes have failed for `not_ready_after_secs`; both until the
+/// next 2xx.
 fn report_retry(
     shared: &Shared,
     reason: RetryReason,
@@ -321,6 +341,21 @@ fn report_retry(
 ) {
     let id = &*shared.id;
     let url = shared.client.url().as_str();
+    let failing = shared.failing_for();
+    if !reason.is_config_error() && failing >= shared.not_ready_after {
+        let what = response.map_or_else(
+            || reason.as_str().to_owned(),
+            |r| format!("{} ({})", r.status, reason.as_str()),
+        );
+        shared.problem_set.store(true, Ordering::Release);
+        shared.health.set_problem(
+            id,
+            format!(
+                "cannot deliver to Loki at {url} for {} s: {what}; data is kept and retried",
+                failing.as_secs()
+            ),
+        );
+    }
     if reason.is_config_error() {
         let status = response.map_or_else(String::new, |r| r.status.to_string());
         let hint = match reason {

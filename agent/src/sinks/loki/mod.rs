@@ -121,6 +121,7 @@ impl LokiSink {
             Duration::from_millis(request.retry_max_backoff_ms.max(1)),
             SinkMetrics::new(&ctx.metrics, &ctx.id),
             ctx.health.clone(),
+            Duration::from_secs(config.not_ready_after_secs),
         );
         Ok(Self {
             shared: Arc::new(shared),

@@ -45,6 +45,7 @@ pub(super) fn config(endpoint: &str) -> LokiSinkConfig {
         },
         label_cardinality_limit: 100,
         cardinality_overflow_value: "__overflow__".into(),
+        not_ready_after_secs: 30,
     }
 }
 
