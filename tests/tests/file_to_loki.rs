@@ -183,3 +183,78 @@ fn read_from_end_skips_existing_content() {
     seqs.sort_unstable();
     assert_eq!(seqs, (101..=200).collect::<Vec<_>>());
 }
+
+#[test]
+fn telemetry_shows_the_process_the_build_how_far_behind_and_the_last_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    let log = logs_dir(dir.path()).join("app.log");
+    append_lines(&log, 1..=100).unwrap();
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(wait_for_seqs(&loki, 100, Duration::from_secs(30)).is_exactly_once());
+    // The receiver stores before it answers; the agent notes the success a moment later.
+    assert!(agent.wait_for_metric(
+        "logship_loki_last_success_timestamp_seconds",
+        &[("component", "loki")],
+        1.0,
+        Duration::from_secs(10)
+    ));
+    let text = agent.metrics();
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        logship_tests::prom::value(&text, name, labels)
+            .unwrap_or_else(|| panic!("{name} {labels:?} is not served:\n{text}"))
+    };
+    assert!(value("process_resident_memory_bytes", &[]) > 1e6);
+    // The crate counts whole CPU seconds: served, maybe still 0 this early.
+    assert!(value("process_cpu_seconds_total", &[]) >= 0.0);
+    assert!(value("process_open_fds", &[]) >= 3.0);
+    assert_eq!(
+        value(
+            "logship_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let last = value(
+        "logship_loki_last_success_timestamp_seconds",
+        &[("component", "loki")],
+    );
+    assert!((now - last).abs() < 60.0, "last success {last}, now {now}");
+    assert!(
+        agent.wait_for_metric(
+            "logship_source_unread_bytes",
+            &[("component", "app")],
+            0.0,
+            Duration::from_secs(5)
+        ) && agent.metric("logship_source_unread_bytes", &[("component", "app")]) == 0.0,
+        "caught up, nothing unread"
+    );
+
+    // Loki away: the pipeline fills, reading stops, and the gauge says how far behind.
+    loki.stop();
+    append_lines(&log, 101..=150_000).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || agent
+            .metric("logship_source_unread_bytes", &[("component", "app")])
+            > 1e6),
+        "unread bytes while Loki is away: {}",
+        agent.metric("logship_source_unread_bytes", &[("component", "app")])
+    );
+    loki.start().unwrap();
+    assert!(
+        wait_for_seqs(&loki, 150_000, Duration::from_secs(120))
+            .missing
+            .is_empty()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || agent
+            .metric("logship_source_unread_bytes", &[("component", "app")])
+            == 0.0),
+        "caught up again"
+    );
+}

@@ -65,6 +65,10 @@ pub struct Metrics {
     pub docker_reconnects: IntCounterVec,
     /// Docker API calls that failed.
     pub docker_api_errors: IntCounterVec,
+    /// Bytes of open files not read yet: how far each file source is behind.
+    pub source_unread_bytes: IntGaugeVec,
+    /// Unix time of each Loki sink's last accepted push.
+    pub loki_last_success: IntGaugeVec,
     /// Kubernetes API calls (list, watch) that failed, by reason.
     pub kubernetes_api_errors: IntCounterVec,
     /// Pods of this node in the kubernetes_logs source's metadata cache.
@@ -128,10 +132,24 @@ impl Metrics {
         .unwrap_or_else(|e| panic!("{e}"));
         let ready = IntGauge::new("logship_ready", "1 while every sink can deliver, else 0.")
             .unwrap_or_else(|e| panic!("{e}"));
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "logship_build_info",
+                "Always 1; the version of the running agent is a label.",
+            ),
+            &["version"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for m in [
             Box::new(checkpoints_written.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(checkpoint_errors.clone()),
             Box::new(ready.clone()),
+            Box::new(build_info),
+            // process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds, ...
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             r.register(m).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -243,6 +261,16 @@ impl Metrics {
             docker_api_errors: c(
                 "logship_docker_api_errors_total",
                 "Docker API calls that failed.",
+                comp,
+            ),
+            source_unread_bytes: g(
+                "logship_source_unread_bytes",
+                "Bytes of a file source's open files not read yet (sizes minus read offsets): how far it is behind.",
+                comp,
+            ),
+            loki_last_success: g(
+                "logship_loki_last_success_timestamp_seconds",
+                "Unix time of the sink's last push that Loki accepted.",
                 comp,
             ),
             kubernetes_api_errors: c(

@@ -61,6 +61,10 @@ impl Shared {
     /// A push succeeded: failures no longer add up.
     fn delivered(&self) {
         *self.failing_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.metrics.last_success.set(now);
     }
 
     /// A push failed: how long pushes have been failing, this one included.
@@ -128,6 +132,7 @@ pub(super) struct SinkMetrics {
     pub inflight: IntGauge,
     pub latency: Histogram,
     pub sent_bytes: IntCounter,
+    pub last_success: IntGauge,
 }
 
 impl SinkMetrics {
@@ -140,6 +145,7 @@ impl SinkMetrics {
             inflight: metrics.loki_inflight.with_label_values(&[id]),
             latency: metrics.loki_latency(id),
             sent_bytes: metrics.loki_sent_bytes.with_label_values(&[id]),
+            last_success: metrics.loki_last_success.with_label_values(&[id]),
         }
     }
 }

@@ -82,6 +82,7 @@ pub(super) struct ServerMetrics {
     pub files_open: IntGauge,
     pub files_waiting: IntGauge,
     pub deleted_unread: IntGauge,
+    pub unread: IntGauge,
     pub rescans: prometheus::IntCounterVec,
 }
 
@@ -147,6 +148,7 @@ impl FileServer {
                 files_open: m.files_watched.with_label_values(&[id]),
                 files_waiting: m.files_waiting.with_label_values(&[id]),
                 deleted_unread: m.files_deleted_unread_bytes.with_label_values(&[id]),
+                unread: m.source_unread_bytes.with_label_values(&[id]),
                 rescans: m.file_rescans.clone(),
             },
             settings: Settings {
@@ -629,15 +631,16 @@ impl FileServer {
     fn update_gauges(&self) {
         self.metrics.files_open.set(self.tailers.len() as i64);
         self.metrics.files_waiting.set(self.waiting.len() as i64);
-        let unread: u64 = self
-            .tailers
-            .values()
-            .filter(|t| t.deleted)
-            .map(Tailer::unread)
-            .sum();
-        self.metrics
-            .deleted_unread
-            .set(i64::try_from(unread).unwrap_or(i64::MAX));
+        let (mut unread, mut deleted_unread) = (0u64, 0u64);
+        for t in self.tailers.values() {
+            unread += t.unread();
+            if t.deleted {
+                deleted_unread += t.unread();
+            }
+        }
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics.unread.set(gauge(unread));
+        self.metrics.deleted_unread.set(gauge(deleted_unread));
     }
 }
 
