@@ -52,12 +52,7 @@ pub fn main() -> ExitCode {
 
 fn load(path: &std::path::Path) -> Option<logship_config::LoadedConfig> {
     match logship_config::load_file(path) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!(config = %path.display(), "{w}");
-            }
-            Some(loaded)
-        }
+        Ok(loaded) => Some(loaded),
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
             None
@@ -86,6 +81,9 @@ fn run(path: &std::path::Path) -> ExitCode {
     let Some(loaded) = load(path) else {
         return ExitCode::FAILURE;
     };
+    for w in &loaded.warnings {
+        tracing::warn!(config = %path.display(), "{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("logship")

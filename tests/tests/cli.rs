@@ -217,3 +217,64 @@ fn validate_refuses_a_data_dir_that_cannot_be_created() {
     assert_eq!(r.status.code(), Some(0), "{r:?}");
     assert!(!dir.path().join("later").exists());
 }
+
+#[test]
+fn validate_prints_each_warning_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warns.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[sources.k]\ntype = \"kubernetes_logs\"\nmetadata = false\nkubeconfig = \"/nowhere\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"k\"]\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let r = run_cli(&["validate", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+    assert_eq!(
+        r.stderr.matches("`kubeconfig` is unused").count(),
+        1,
+        "the warning should be printed once: {r:?}"
+    );
+}
+
+#[test]
+fn logs_are_json_for_collectors_and_text_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=5).unwrap();
+    // stderr is a file here, not a terminal: JSON lines.
+    let mut json = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(
+        wait_for_seqs(&loki, 5, Duration::from_secs(30))
+            .missing
+            .is_empty()
+    );
+    json.terminate();
+    let log = json.log();
+    let started = log
+        .lines()
+        .find(|l| l.contains("logship started"))
+        .expect("a start line");
+    assert!(started.starts_with('{'), "{log}");
+    // LOGSHIP_LOG_FORMAT=text: what a person reads.
+    let text_cfg = PipelineConfig::new(dir.path(), &loki.url());
+    let mut text = Agent::start_with(
+        &text_cfg.to_toml(),
+        dir.path(),
+        AgentOptions {
+            env: vec![("LOGSHIP_LOG_FORMAT".to_owned(), "text".to_owned())],
+            ..AgentOptions::default()
+        },
+    );
+    text.terminate();
+    let log = text.log();
+    let started = log
+        .lines()
+        .find(|l| l.contains("logship started"))
+        .expect("a start line");
+    assert!(!started.starts_with('{'), "{log}");
+    assert!(started.contains("INFO"), "{log}");
+}
