@@ -16,6 +16,7 @@
 pub mod harness;
 pub mod http;
 pub mod kube_api;
+mod listen;
 pub mod logwriter;
 pub mod loki;
 pub mod otlp;

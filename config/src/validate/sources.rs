@@ -161,18 +161,20 @@ fn kubernetes_logs(c: &mut Checker<'_, '_, '_>, base: &[&str], k: &KubernetesLog
             "`kubeconfig` is unused: `metadata = false` makes no API calls",
         );
     }
-    for (key, what) in [
-        ("pod_labels", "label"),
-        ("pod_annotations", "label"),
-        ("pod_labels_as_metadata", "structured-metadata"),
-        ("pod_annotations_as_metadata", "structured-metadata"),
+    for (key, map, what) in [
+        ("pod_labels", &k.pod_labels, "label"),
+        ("pod_annotations", &k.pod_annotations, "label"),
+        (
+            "pod_labels_as_metadata",
+            &k.pod_labels_as_metadata,
+            "structured-metadata",
+        ),
+        (
+            "pod_annotations_as_metadata",
+            &k.pod_annotations_as_metadata,
+            "structured-metadata",
+        ),
     ] {
-        let map = match key {
-            "pod_labels" => &k.pod_labels,
-            "pod_annotations" => &k.pod_annotations,
-            "pod_labels_as_metadata" => &k.pod_labels_as_metadata,
-            _ => &k.pod_annotations_as_metadata,
-        };
         let path = extend(base, key);
         c.label_names(&path, map, what);
         for (name, pod_key) in map {

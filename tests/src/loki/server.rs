@@ -38,23 +38,7 @@ pub(crate) fn listen(
     addr: SocketAddr,
     shared: Arc<Shared>,
 ) -> std::io::Result<(Listener, SocketAddr)> {
-    let mut attempt = 0;
-    let std_listener = loop {
-        match std::net::TcpListener::bind(addr) {
-            Ok(l) => break l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < 40 => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    std_listener.set_nonblocking(true)?;
-    let local = std_listener.local_addr()?;
-    let listener = {
-        let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(std_listener)?
-    };
+    let (listener, local) = crate::listen::bind(rt, addr)?;
     let cancel = CancellationToken::new();
     let (closed_tx, closed) = mpsc::channel();
     let token = cancel.clone();

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use logship_config::schema::ReadFrom;
 
@@ -196,21 +196,21 @@ impl FileServer {
         let Some(enricher) = self.settings.enricher.clone() else {
             return true;
         };
-        let since = *self
+        // Only a file told to wait is remembered: a skipped file's every write costs no
+        // allocation.
+        let waited = self
             .awaiting
-            .entry(path.to_path_buf())
-            .or_insert_with(Instant::now);
-        match enricher.admit(path, since.elapsed()) {
-            Admission::Read => {
-                self.awaiting.remove(path);
-                true
-            }
-            Admission::Wait => false,
-            Admission::Skip => {
-                self.awaiting.remove(path);
-                false
-            }
+            .get(path)
+            .map_or(Duration::ZERO, Instant::elapsed);
+        let admission = enricher.admit(path, waited);
+        if admission == Admission::Wait {
+            self.awaiting
+                .entry(path.to_path_buf())
+                .or_insert_with(Instant::now);
+        } else if !self.awaiting.is_empty() {
+            self.awaiting.remove(path);
         }
+        admission == Admission::Read
     }
 
     /// A file renamed from `from` to `to`, a name the globs do not match: if it is a stream
