@@ -38,6 +38,19 @@ pub struct Config {
     pub sinks: BTreeMap<String, SinkConfig>,
 }
 
+/// What an empty file decodes to.
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            telemetry: TelemetryConfig::default(),
+            sources: BTreeMap::new(),
+            transforms: BTreeMap::new(),
+            sinks: BTreeMap::new(),
+        }
+    }
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/logship")
 }
@@ -403,14 +416,28 @@ pub struct ExtractTransformConfig {
     /// Structured-metadata name → field name.
     #[serde(default)]
     pub structured_metadata: BTreeMap<String, String>,
-    /// Field that holds the line's time (RFC3339, RFC3339Nano, epoch s/ms/us/ns). When
-    /// missing or unparsable the time the line was read is kept.
+    /// Field that holds the line's time (RFC3339, RFC3339Nano, epoch s/ms/us/ns, or
+    /// `timestamp_format`). When missing or unparsable the time the line was read is kept; an
+    /// unparsable one is counted in `logship_transform_timestamp_errors_total`.
     #[serde(default)]
     pub timestamp: Option<String>,
+    /// strftime-style format of the `timestamp` field, for times that are not RFC 3339 or an
+    /// epoch number: `%Y-%m-%d %H:%M:%S,%f` (log4j), `%d/%b/%Y:%H:%M:%S %z` (common log
+    /// format), `%b %d %H:%M:%S` (syslog; the year is the read time's).
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
+    /// Zone of timestamps written without an offset: an IANA name (`Europe/Berlin`), `UTC`
+    /// (the default), `local`, or a fixed offset (`+02:00`).
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Field name → values: a line whose field has one of these values is dropped (and
     /// counted), for example `drop = { level = ["debug", "trace"] }`.
     #[serde(default)]
     pub drop: BTreeMap<String, Vec<String>>,
+    /// Whether `drop` values match whatever their case (`DEBUG` and `Debug` match `debug`).
+    /// Off by default: values match exactly.
+    #[serde(default)]
+    pub drop_case_insensitive: bool,
 }
 
 // ---------------------------------------------------------------------------------------------

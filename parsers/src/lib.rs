@@ -98,3 +98,4 @@ pub mod multiline;
 pub mod partial;
 pub mod stream;
 pub mod timestamp;
+pub mod timestamp_format;

@@ -39,6 +39,8 @@ pub struct PipelineConfig {
     pub source_extra: Vec<String>,
     /// Put the json transform between source and sink (default true).
     pub transform: bool,
+    /// The body of `[transforms.parse]` (after `inputs`) instead of the json default.
+    pub transform_body: Option<String>,
     /// Loki base URL.
     pub endpoint: String,
     /// Body of the sink's inline `batch = { ... }` table.
@@ -63,6 +65,7 @@ impl PipelineConfig {
             read_from: "beginning".to_owned(),
             source_extra: Vec::new(),
             transform: true,
+            transform_body: None,
             endpoint: loki_url.to_owned(),
             batch: "timeout_ms = 200".to_owned(),
             request: "retry_initial_backoff_ms = 50, retry_max_backoff_ms = 1000".to_owned(),
@@ -73,6 +76,12 @@ impl PipelineConfig {
     /// Adds a `key = value` line to `[sinks.loki]`.
     pub fn sink(mut self, line: &str) -> Self {
         self.sink_extra.push(line.to_owned());
+        self
+    }
+
+    /// Replaces the body of `[transforms.parse]` (everything after `inputs = ["app"]`).
+    pub fn transform(mut self, body: &str) -> Self {
+        self.transform_body = Some(body.to_owned());
         self
     }
 
@@ -102,7 +111,10 @@ impl PipelineConfig {
         for l in &self.source_extra {
             let _ = writeln!(t, "{l}");
         }
-        let sink_input = if self.transform {
+        let sink_input = if let Some(body) = &self.transform_body {
+            let _ = writeln!(t, "\n[transforms.parse]\ninputs = [\"app\"]\n{body}");
+            "parse"
+        } else if self.transform {
             t.push_str(
                 "\n[transforms.parse]\ntype = \"json\"\ninputs = [\"app\"]\n\
                  labels = { service = \"service\", level = \"level\" }\n\

@@ -27,8 +27,12 @@ pub struct Metrics {
     pub discarded_events: IntCounterVec,
     /// Lines cut to `max_line_bytes`.
     pub truncated_lines: IntCounterVec,
-    /// Lines that were not valid for their parser and shipped raw.
+    /// Lines that were not valid for their transform's parser and shipped raw.
     pub parse_errors: IntCounterVec,
+    /// Lines whose timestamp field is present but does not parse; they keep the read time.
+    pub timestamp_errors: IntCounterVec,
+    /// Lines whose container envelope (docker json-file, CRI) did not decode; shipped as read.
+    pub decode_errors: IntCounterVec,
     /// Loki push requests by HTTP status (or `error` for no answer).
     pub loki_requests: IntCounterVec,
     /// Loki push request latency.
@@ -187,6 +191,16 @@ impl Metrics {
             parse_errors: c(
                 "logship_transform_parse_errors_total",
                 "Lines that did not parse and shipped unchanged.",
+                comp,
+            ),
+            timestamp_errors: c(
+                "logship_transform_timestamp_errors_total",
+                "Lines whose timestamp field did not parse; they keep the time they were read.",
+                comp,
+            ),
+            decode_errors: c(
+                "logship_source_decode_errors_total",
+                "Lines whose container log envelope (docker json-file, CRI) did not decode; shipped as read.",
                 comp,
             ),
             loki_requests: c(

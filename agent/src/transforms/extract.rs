@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use logship_config::schema::ExtractTransformConfig;
-use logship_parsers::timestamp::parse_timestamp;
+use logship_parsers::timestamp_format::{TimestampFormatError, TimestampParser};
 use prometheus::IntCounter;
 use tokio::sync::mpsc;
 
@@ -23,6 +23,9 @@ pub enum TransformBuildError {
     /// The `pattern` of a regex transform does not compile or has no named captures.
     #[error("invalid pattern: {0}")]
     Pattern(String),
+    /// `timestamp_format` or `timezone` cannot be used.
+    #[error(transparent)]
+    Timestamp(#[from] TimestampFormatError),
 }
 
 /// Extracts fields with a [`FieldExtractor`] and applies the config's mapping to each event.
@@ -32,11 +35,39 @@ pub struct ExtractTransform {
     label_fields: Vec<usize>,
     metadata: Vec<(Arc<str>, usize)>,
     timestamp: Option<usize>,
+    timestamp_parser: TimestampParser,
     drop: Vec<(usize, Vec<String>)>,
+    drop_case_insensitive: bool,
     slots: Vec<Option<FieldValue>>,
     metrics: ComponentMetrics,
     parse_errors: IntCounter,
+    timestamp_errors: TimestampErrors,
     filtered: IntCounter,
+}
+
+/// Counts present but unparsable timestamps, and warns about the first of a component, so a
+/// wrong `timestamp_format` is seen at once.
+struct TimestampErrors {
+    count: IntCounter,
+    warned: bool,
+    component: Arc<str>,
+}
+
+impl TimestampErrors {
+    /// The line keeps its read time; this only records it.
+    #[cold]
+    fn record(&mut self, text: &[u8]) {
+        self.count.inc();
+        if !self.warned {
+            self.warned = true;
+            let shown = String::from_utf8_lossy(&text[..text.len().min(64)]);
+            tracing::warn!(
+                component = %self.component,
+                value = %shown,
+                "a timestamp does not parse (check `timestamp_format` and `timezone`); such lines keep the time they were read, counted in logship_transform_timestamp_errors_total"
+            );
+        }
+    }
 }
 
 /// Field names in a fixed order; every mapping refers to a field by index.
@@ -75,6 +106,10 @@ impl ExtractTransform {
             .collect();
         let timestamp = config.timestamp.as_deref().map(|f| names.index(f));
         let drop = drop_rules(&config.drop, &mut names);
+        let timestamp_parser = TimestampParser::new(
+            config.timestamp_format.as_deref(),
+            config.timezone.as_deref(),
+        )?;
         let extractor = make_extractor(&names.0)?;
         let id = &*ctx.id;
         Ok(Self {
@@ -83,10 +118,17 @@ impl ExtractTransform {
             label_fields,
             metadata,
             timestamp,
+            timestamp_parser,
             drop,
+            drop_case_insensitive: config.drop_case_insensitive,
             slots: vec![None; names.0.len()],
             metrics: ctx.metrics.component(id),
             parse_errors: ctx.metrics.parse_errors.with_label_values(&[id]),
+            timestamp_errors: TimestampErrors {
+                count: ctx.metrics.timestamp_errors.with_label_values(&[id]),
+                warned: false,
+                component: ctx.id.clone(),
+            },
             filtered: ctx
                 .metrics
                 .discarded_events
@@ -123,7 +165,14 @@ impl ExtractTransform {
         for (field, values) in &self.drop {
             if let Some(v) = &self.slots[*field] {
                 let value = v.bytes(line);
-                if values.iter().any(|d| d.as_bytes() == value) {
+                let matches = |d: &String| {
+                    if self.drop_case_insensitive {
+                        d.as_bytes().eq_ignore_ascii_case(value)
+                    } else {
+                        d.as_bytes() == value
+                    }
+                };
+                if values.iter().any(matches) {
                     return false;
                 }
             }
@@ -145,12 +194,15 @@ impl ExtractTransform {
                 event.metadata.push((name.clone(), value));
             }
         }
-        if let Some(ts) = self
+        if let Some(text) = self
             .timestamp
             .and_then(|f| self.slots[f].as_ref())
-            .and_then(|v| parse_timestamp(v.bytes(line)))
+            .map(|v| v.bytes(line))
         {
-            event.timestamp_ns = ts;
+            match self.timestamp_parser.parse(text, event.timestamp_ns) {
+                Some(ts) => event.timestamp_ns = ts,
+                None => self.timestamp_errors.record(text),
+            }
         }
         true
     }

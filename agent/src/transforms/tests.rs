@@ -131,6 +131,57 @@ fn drop_rules_remove_and_count_lines() {
 }
 
 #[test]
+fn drop_matches_case_only_when_asked() {
+    let lines: &[&[u8]] = &[
+        br#"{"level":"DEBUG"}"#,
+        br#"{"level":"Debug"}"#,
+        br#"{"level":"debug"}"#,
+        br#"{"level":"info"}"#,
+    ];
+    let rule = |insensitive| {
+        TransformConfig::Json(config(|c| {
+            c.drop = [("level".to_string(), vec!["debug".to_string()])].into();
+            c.drop_case_insensitive = insensitive;
+        }))
+    };
+    assert_eq!(run(rule(false), lines).0.len(), 3, "exact by default");
+    let (kept, _) = run(rule(true), lines);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(&kept[0].line[..], br#"{"level":"info"}"#);
+}
+
+#[test]
+fn timestamp_format_and_timezone_apply_and_failures_are_counted() {
+    let t = TransformConfig::Regex(config(|c| {
+        c.pattern = Some(r"^(?P<time>\S+ \S+) (?P<msg>.*)$".into());
+        c.timestamp = Some("time".into());
+        c.timestamp_format = Some("%Y-%m-%d %H:%M:%S,%f".into());
+        c.timezone = Some("+01:00".into());
+    }));
+    let (events, ctx) = run(
+        t,
+        &[
+            b"2024-06-10 13:00:00,250 started",
+            b"10/06/2024 13:00:00 not the format",
+        ],
+    );
+    assert_eq!(events[0].timestamp_ns, 1_718_020_800_250_000_000);
+    assert_eq!(events[1].timestamp_ns, 7, "read time kept");
+    let errors = ctx.metrics.timestamp_errors.with_label_values(&["t"]);
+    assert_eq!(errors.get(), 1);
+    assert_eq!(ctx.metrics.parse_errors.with_label_values(&["t"]).get(), 0);
+}
+
+#[test]
+fn a_missing_timestamp_is_not_an_error_but_a_bad_one_is() {
+    let t = TransformConfig::Json(config(|c| c.timestamp = Some("time".into())));
+    let (events, ctx) = run(t, &[br#"{"msg":"no time"}"#, br#"{"time":"yesterday"}"#]);
+    assert!(events.iter().all(|e| e.timestamp_ns == 7));
+    let errors = ctx.metrics.timestamp_errors.with_label_values(&["t"]);
+    assert_eq!(errors.get(), 1);
+}
+
+#[test]
 fn logfmt_fields() {
     let t = TransformConfig::Logfmt(config(|c| {
         c.labels = map(&[("level", "level")]);

@@ -1,6 +1,8 @@
 //! Checks for `[transforms.<id>]` (field extraction). Their `inputs` are checked with the
 //! graph.
 
+use logship_parsers::timestamp_format::{TimestampFormatError, TimestampParser};
+
 use crate::error::ProblemKind;
 use crate::report::Issue;
 use crate::schema::{ExtractTransformConfig, TransformConfig};
@@ -45,6 +47,7 @@ pub(crate) fn check(c: &mut Checker<'_, '_, '_>, id: &str, transform: &Transform
     if let Some(field) = &t.timestamp {
         field_name(c, &extend(&base, "timestamp"), field, captures.as_deref());
     }
+    timestamp_format(c, &base, t);
     for field in t.drop.keys() {
         let path = [base[0], base[1], "drop", field.as_str()];
         if field.is_empty() {
@@ -61,6 +64,36 @@ pub(crate) fn check(c: &mut Checker<'_, '_, '_>, id: &str, transform: &Transform
             let span = c.loc.key(&path);
             c.error(not_captured(span, field));
         }
+    }
+}
+
+/// Checks `timestamp_format` and `timezone` with the parser the agent builds from them, and
+/// that they have a `timestamp` field to apply to.
+fn timestamp_format(c: &mut Checker<'_, '_, '_>, base: &[&str], t: &ExtractTransformConfig) {
+    for (option, set) in [
+        ("timestamp_format", t.timestamp_format.is_some()),
+        ("timezone", t.timezone.is_some()),
+    ] {
+        if set && t.timestamp.is_none() {
+            c.error_at_value(
+                ProblemKind::Conflict,
+                &extend(base, option),
+                format!("`{option}` needs `timestamp`, the field it applies to"),
+                "without `timestamp`",
+            );
+        }
+    }
+    if let Err(e) = TimestampParser::new(t.timestamp_format.as_deref(), t.timezone.as_deref()) {
+        let option = match e {
+            TimestampFormatError::Format { .. } => "timestamp_format",
+            TimestampFormatError::TimeZone(_) => "timezone",
+        };
+        c.error_at_value(
+            ProblemKind::InvalidValue,
+            &extend(base, option),
+            e.to_string(),
+            "cannot be used",
+        );
     }
 }
 

@@ -77,7 +77,7 @@ pub(super) struct Settings {
 pub(super) struct ServerMetrics {
     pub component: ComponentMetrics,
     pub truncated: IntCounter,
-    pub parse_errors: IntCounter,
+    pub decode_errors: IntCounter,
     pub file_errors: IntCounter,
     pub files_open: IntGauge,
     pub files_waiting: IntGauge,
@@ -143,7 +143,7 @@ impl FileServer {
             metrics: ServerMetrics {
                 component: m.component(id),
                 truncated: m.truncated_lines.with_label_values(&[id]),
-                parse_errors: m.parse_errors.with_label_values(&[id]),
+                decode_errors: m.decode_errors.with_label_values(&[id]),
                 file_errors: m.file_errors.with_label_values(&[id]),
                 files_open: m.files_watched.with_label_values(&[id]),
                 files_waiting: m.files_waiting.with_label_values(&[id]),
@@ -569,7 +569,7 @@ impl FileServer {
             t.assembler.truncated = 0;
         }
         if t.assembler.decode_errors > 0 {
-            self.metrics.parse_errors.inc_by(t.assembler.decode_errors);
+            self.metrics.decode_errors.inc_by(t.assembler.decode_errors);
             t.assembler.decode_errors = 0;
         }
     }
