@@ -1,4 +1,5 @@
-//! The command line: `logship [run] [-c F]`, `logship validate [F | -c F]`; `--config` may come before or after the subcommand.
+//! The command line: `logship [run] [-c F]...`, `logship validate [F... | -c F...]`; `--config`
+//! may come before or after the subcommand, and several files are merged into one pipeline.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,16 +19,14 @@ use crate::topology;
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// The pipeline config file (before or after the subcommand).
-    #[arg(
-        short,
-        long,
-        global = true,
-        env = "LOGSHIP_CONFIG",
-        default_value = "/etc/logship/logship.toml"
-    )]
-    config: PathBuf,
+    /// A pipeline config file (before or after the subcommand). Repeat it to merge several
+    /// files into one pipeline, in order. [default: /etc/logship/logship.toml]
+    #[arg(short, long, global = true, env = "LOGSHIP_CONFIG")]
+    config: Vec<PathBuf>,
 }
+
+/// Where the config is read from when no file is named.
+const DEFAULT_CONFIG: &str = "/etc/logship/logship.toml";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -35,8 +34,8 @@ enum Command {
     Run,
     /// Check a config and exit 0 (valid) or 1 (invalid) without running anything.
     Validate {
-        /// The config file to check; the same as `--config FILE`.
-        file: Option<PathBuf>,
+        /// Config files to check, as one pipeline; the same as `--config FILE`.
+        files: Vec<PathBuf>,
     },
 }
 
@@ -44,14 +43,30 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init();
+    let mut paths = cli.config;
+    if let Some(Command::Validate { files }) = &cli.command {
+        paths.extend(files.iter().cloned());
+    }
+    if paths.is_empty() {
+        paths.push(PathBuf::from(DEFAULT_CONFIG));
+    }
     match cli.command {
-        Some(Command::Validate { file }) => validate(file.as_deref().unwrap_or(&cli.config)),
-        Some(Command::Run) | None => run(&cli.config),
+        Some(Command::Validate { .. }) => validate(&paths),
+        Some(Command::Run) | None => run(&paths),
     }
 }
 
-fn load(path: &std::path::Path) -> Option<logship_config::LoadedConfig> {
-    match logship_config::load_file(path) {
+/// The config files as one name for messages: `a.toml, b.toml`.
+fn display(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn load(paths: &[PathBuf]) -> Option<logship_config::LoadedConfig> {
+    match logship_config::load_files(paths) {
         Ok(loaded) => Some(loaded),
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
@@ -60,29 +75,31 @@ fn load(path: &std::path::Path) -> Option<logship_config::LoadedConfig> {
     }
 }
 
-fn validate(path: &std::path::Path) -> ExitCode {
-    match load(path) {
+fn validate(paths: &[PathBuf]) -> ExitCode {
+    let path = display(paths);
+    match load(paths) {
         Some(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
             if let Err(e) = crate::data_dir::check_writable(&loaded.config.data_dir) {
-                eprintln!("error: {}: {e}", path.display());
+                eprintln!("error: {path}: {e}");
                 return ExitCode::FAILURE;
             }
-            println!("{}: ok", path.display());
+            println!("{path}: ok");
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
     }
 }
 
-fn run(path: &std::path::Path) -> ExitCode {
-    let Some(loaded) = load(path) else {
+fn run(paths: &[PathBuf]) -> ExitCode {
+    let path = display(paths);
+    let Some(loaded) = load(paths) else {
         return ExitCode::FAILURE;
     };
     for w in &loaded.warnings {
-        tracing::warn!(config = %path.display(), "{w}");
+        tracing::warn!(config = %path, "{w}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -137,7 +154,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         } else {
             None
         };
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path.display(), "logship started");
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path, "logship started");
         let outcome = topology::run_until(running, shutdown_signal()).await;
         server_stop.cancel();
         if let Some(h) = server {

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -29,8 +28,18 @@ pub(crate) const SOURCE_TYPES: &[&str] = &["file", "stdin", "docker", "kubernete
 pub(crate) const TRANSFORM_TYPES: &[&str] = &["json", "logfmt", "regex"];
 pub(crate) const SINK_TYPES: &[&str] = &["loki", "console", "blackhole"];
 
-/// Decodes a whole document, or returns every issue found.
-pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Result<Config, Vec<Issue>> {
+/// A decoded document: the config with every component that decoded, and the issues of those
+/// that did not.
+pub(crate) struct Decoded {
+    /// `data_dir` and `[telemetry]` (defaults when they failed to decode) and the components
+    /// that decoded. Complete only when `issues` is empty.
+    pub config: Config,
+    /// Every decoding mistake found, in no particular order.
+    pub issues: Vec<Issue>,
+}
+
+/// Decodes a whole document, going on past mistakes so that one run reports them all.
+pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Decoded {
     let mut issues = Vec::new();
     let mut globals = doc.get_ref().clone();
     let sources = globals.remove("sources");
@@ -39,11 +48,13 @@ pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Result<Config, Vec<Issue>> {
 
     // What is left is `data_dir` and `[telemetry]` (and any misspelt top-level key, which
     // `Config`'s deny_unknown_fields names together with the valid ones).
-    let config = Config::deserialize(ValueDeserializer::from(Spanned::new(
-        doc.span(),
-        DeValue::Table(globals),
-    )));
-    let sources = section(
+    let mut config = decode_collecting(doc.span(), globals, &mut issues, |table| {
+        Some(de::<Config>(table))
+    })
+    .flatten()
+    // With defaults in their place the components are still checked.
+    .unwrap_or_default();
+    config.sources = section(
         sources,
         "sources",
         "source",
@@ -51,7 +62,7 @@ pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Result<Config, Vec<Issue>> {
         decode_source,
         &mut issues,
     );
-    let transforms = section(
+    config.transforms = section(
         transforms,
         "transforms",
         "transform",
@@ -59,19 +70,67 @@ pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Result<Config, Vec<Issue>> {
         decode_transform,
         &mut issues,
     );
-    let sinks = section(sinks, "sinks", "sink", SINK_TYPES, decode_sink, &mut issues);
+    config.sinks = section(sinks, "sinks", "sink", SINK_TYPES, decode_sink, &mut issues);
+    Decoded { config, issues }
+}
 
-    match config {
-        Ok(mut config) if issues.is_empty() => {
-            config.sources = sources;
-            config.transforms = transforms;
-            config.sinks = sinks;
-            Ok(config)
+/// Most mistakes one table is searched for, a bound on re-decoding.
+const MAX_ISSUES_PER_TABLE: usize = 32;
+
+/// Decodes one table with `decode_one`, and on a mistake records it, removes the key it is in
+/// and decodes again, so every misspelt key and wrong value of the table is reported in one
+/// run (serde stops at the first). Returns `None` from `decode_one` as is (an unknown type),
+/// and `Some(None)` when the table had mistakes.
+fn decode_collecting<T>(
+    span: Range<usize>,
+    mut fields: DeTable<'_>,
+    issues: &mut Vec<Issue>,
+    decode_one: impl Fn(Spanned<DeValue<'_>>) -> Option<Result<T, toml::de::Error>>,
+) -> Option<Option<T>> {
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let table = Spanned::new(span.clone(), DeValue::Table(fields.clone()));
+        let error = match decode_one(table)? {
+            Ok(decoded) if removed.is_empty() => return Some(Some(decoded)),
+            Ok(_) => return Some(None),
+            Err(error) => error,
+        };
+        // A required key that was removed above, or that a misspelt key already reported
+        // stands for (`incude` → "did you mean `include`?"), is missing because of a mistake
+        // already reported: nothing more can be learnt from this table.
+        if error.message().starts_with("missing field")
+            && backticked(error.message())
+                .first()
+                .is_some_and(|k| removed.iter().any(|r| r == k))
+        {
+            return Some(None);
         }
-        Ok(_) => Err(issues),
-        Err(e) => {
-            issues.push(from_toml(&e, 0..0));
-            Err(issues)
+        let issue = from_toml(&error, span.clone());
+        if issue.kind == ProblemKind::UnknownField
+            && let Some(meant) = issue
+                .help
+                .as_deref()
+                .and_then(|h| backticked(h).first().copied())
+        {
+            removed.push(meant.to_owned());
+        }
+        issues.push(issue);
+        let key = error.span().and_then(|at| {
+            fields
+                .iter()
+                .find(|(k, v)| {
+                    let (k, v) = (k.span(), v.span());
+                    (k.start <= at.start && at.start < k.end.max(k.start + 1))
+                        || (v.start <= at.start && at.start < v.end.max(v.start + 1))
+                })
+                .map(|(k, _)| k.get_ref().to_string())
+        });
+        match key {
+            Some(key) if removed.len() < MAX_ISSUES_PER_TABLE => {
+                fields.remove(key.as_str());
+                removed.push(key);
+            }
+            _ => return Some(None),
         }
     }
 }
@@ -139,12 +198,13 @@ fn section<T>(
             ));
             continue;
         };
-        let rest = Spanned::new(component_span.clone(), DeValue::Table(fields));
-        match decode_one(type_name, rest) {
-            Some(Ok(decoded)) => {
+        match decode_collecting(component_span, fields, issues, |table| {
+            decode_one(type_name, table)
+        }) {
+            Some(Some(decoded)) => {
                 out.insert(id.into_inner().into_owned(), decoded);
             }
-            Some(Err(e)) => issues.push(from_toml(&e, component_span)),
+            Some(None) => {}
             None => {
                 let mut issue = Issue::new(
                     ProblemKind::UnknownComponentType,
@@ -206,7 +266,7 @@ fn decode_sink(
 /// Classifies a serde error from toml and adds a "did you mean" where serde listed the
 /// valid words.
 pub(crate) fn from_toml(e: &toml::de::Error, fallback: Range<usize>) -> Issue {
-    let message = e.message().trim().to_owned();
+    let (message, hint) = crate::wording::plain(e.message().trim());
     let span = e.span().unwrap_or(fallback);
     let (kind, label) = if message.starts_with("unknown field") {
         (ProblemKind::UnknownField, "unknown field")
@@ -216,6 +276,7 @@ pub(crate) fn from_toml(e: &toml::de::Error, fallback: Range<usize>) -> Issue {
         (ProblemKind::InvalidType, "invalid value")
     };
     let mut issue = Issue::new(kind, span, message, label);
+    issue.help = hint;
     if message_lists_choices(&issue.message) {
         let quoted = backticked(&issue.message);
         if let Some((word, choices)) = quoted.split_first() {

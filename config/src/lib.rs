@@ -6,7 +6,8 @@
 //! [`load_file`] (or [`load_str`], which takes the environment as a function) runs five
 //! stages; each stops the load with a [`ConfigError`] if it finds a mistake:
 //!
-//! 1. **load**: read the file (UTF-8).
+//! 1. **load**: read the file (UTF-8). [`load_files`] takes several, merged into one
+//!    pipeline after parsing (`merge` module).
 //! 2. **interpolate**: replace `${VAR}`, `${VAR:-default}` and `$$` in the raw text, so a
 //!    variable can stand for any value, numbers included. Values placed inside TOML strings
 //!    are escaped (they can never end the string early); see the `interpolate` module docs.
@@ -69,10 +70,12 @@ pub mod globs;
 mod graph;
 mod interpolate;
 mod locate;
+mod merge;
 mod report;
 pub mod schema;
 mod suggest;
 mod validate;
+mod wording;
 
 use std::path::Path;
 
@@ -99,19 +102,37 @@ pub struct LoadedConfig {
 ///
 /// Errors name `path` as it is displayed, with line and column.
 pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    load_files(&[path])
+}
+
+/// Loads several config files as one pipeline, merged in order (as Vector does with several
+/// `--config`): their components are pooled, an id defined in two files is an error, and
+/// settings outside `[sources]`, `[transforms]` and `[sinks]` may be set by one file only.
+/// Every problem names the file it is in.
+pub fn load_files<P: AsRef<Path>>(paths: &[P]) -> Result<LoadedConfig, ConfigError> {
+    let mut texts = Vec::with_capacity(paths.len());
+    for path in paths {
+        let path = path.as_ref();
+        texts.push((path.display().to_string(), read_utf8(path)?));
+    }
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(o, t)| (o.as_str(), t.as_str()))
+        .collect();
+    load_texts(&files, &|name| std::env::var(name).ok())
+}
+
+fn read_utf8(path: &Path) -> Result<String, ConfigError> {
     let read_error = |io| ConfigError::Read {
         path: path.to_owned(),
         io,
     };
     let bytes = std::fs::read(path).map_err(read_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
+    String::from_utf8(bytes).map_err(|_| {
         read_error(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "the file is not UTF-8",
         ))
-    })?;
-    load_str(&text, &path.display().to_string(), &|name| {
-        std::env::var(name).ok()
     })
 }
 
@@ -122,10 +143,19 @@ pub fn load_str(
     origin: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let reporter = Reporter::new(origin, text);
+    load_texts(&[(origin, text)], env)
+}
+
+/// Loads several config texts, each `(origin, text)`, as one pipeline; see [`load_files`].
+pub fn load_texts(
+    files: &[(&str, &str)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedConfig, ConfigError> {
     let fail = |mut problems: Vec<Problem>| {
         if problems.is_empty() {
             // Every failing stage reports an issue; never fail without a reason all the same.
+            let origin = files.first().map_or("config", |(o, _)| o);
+            let reporter = Reporter::new(origin, "");
             problems.push(reporter.problem_original(Issue::new(
                 ProblemKind::Syntax,
                 0..0,
@@ -136,51 +166,75 @@ pub fn load_str(
         ConfigError::Invalid(Problems::new(problems))
     };
 
-    let interpolated = interpolate::interpolate(text, env).map_err(|issues| {
-        fail(
-            issues
-                .into_iter()
-                .map(|i| reporter.problem_original(i))
-                .collect(),
-        )
-    })?;
-    let map = &interpolated.map;
+    // Interpolate and parse every file, reporting the mistakes of all of them.
+    let mut problems = Vec::new();
+    let mut located = report::Files::default();
+    let mut texts = Vec::with_capacity(files.len());
+    for (origin, text) in files {
+        let reporter = Reporter::new(origin, text);
+        match interpolate::interpolate(text, env) {
+            Ok(interpolated) => {
+                let base = located.push(reporter, interpolated.map, interpolated.text.len());
+                texts.push((base, interpolated.text));
+            }
+            Err(issues) => {
+                problems.extend(issues.into_iter().map(|i| reporter.problem_original(i)));
+            }
+        }
+    }
+    let mut merged = toml::de::DeTable::default();
+    let mut issues = Vec::new();
+    for (base, text) in &texts {
+        match toml::de::DeTable::parse(text) {
+            Ok(doc) => merge::merge_into(
+                &mut merged,
+                merge::shift_table(doc.into_inner(), *base),
+                &mut issues,
+            ),
+            Err(e) => {
+                let mut issue = syntax_issue(&e, text);
+                issue.span = issue.span.start + base..issue.span.end + base;
+                problems.extend(located.problem(issue));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    let doc = toml::Spanned::new(0..located.end(), merged);
 
-    let doc = toml::de::DeTable::parse(&interpolated.text).map_err(|e| {
-        fail(vec![
-            reporter.problem(map, syntax_issue(&e, &interpolated.text)),
-        ])
-    })?;
-
-    let config = decode::decode(&doc).map_err(|issues| {
-        fail(
-            issues
-                .into_iter()
-                .map(|i| reporter.problem(map, i))
-                .collect(),
-        )
-    })?;
-
+    // Every mistake is reported in one run, in file order: what did not decode, then what
+    // the components that did decode get wrong; the graph is checked once every component
+    // decodes (an input may name one that did not).
     let locator = Locator::new(&doc);
-    let findings = validate::validate(&config, &locator);
-    if !findings.issues.is_empty() {
+    let decoded = decode::decode(&doc);
+    issues.extend(decoded.issues);
+    let config = decoded.config;
+    let checked = if issues.is_empty() {
+        let findings = validate::validate(&config, &locator);
+        issues = findings.issues;
+        Some((findings.warnings, findings.graph))
+    } else {
+        issues.extend(validate::validate_components(&config, &locator));
+        None
+    };
+    let Some((mut warnings, graph)) = checked.filter(|_| issues.is_empty()) else {
+        issues.sort_by_key(|i| (i.span.start, i.span.end));
         return Err(fail(
-            findings
-                .issues
+            issues
                 .into_iter()
-                .map(|i| reporter.problem(map, i))
+                .filter_map(|i| located.problem(i))
                 .collect(),
         ));
-    }
-    let mut warnings = findings.warnings;
+    };
     warnings.sort_by_key(|(span, _)| span.start);
     let warnings = warnings
         .into_iter()
-        .map(|(span, message)| reporter.warning(map, span, &message))
+        .map(|(span, message)| located.warning(span, &message))
         .collect();
     Ok(LoadedConfig {
         config,
-        graph: findings.graph,
+        graph,
         warnings,
     })
 }

@@ -112,6 +112,13 @@ impl Reporter {
         self.problem_original(issue)
     }
 
+    /// `origin:line:column` of an interpolated-text offset.
+    pub fn location(&self, map: &SpanMap, offset: usize) -> String {
+        let span = self.clamp(map.to_original(offset..offset));
+        let (line, column) = line_column(&self.original, span.start);
+        format!("{}:{line}:{column}", self.origin)
+    }
+
     /// Formats a warning as `origin:line:column: message`.
     pub fn warning(&self, map: &SpanMap, span: Range<usize>, message: &str) -> String {
         let span = self.clamp(map.to_original(span));
@@ -131,6 +138,92 @@ impl Reporter {
             end += 1;
         }
         start..end
+    }
+}
+
+/// The files of one load laid end to end in one offset space: file `i`'s interpolated text
+/// starts at its `base`, so an issue found in the merged document (see [`crate::merge`])
+/// finds its file by offset.
+#[derive(Default)]
+pub(crate) struct Files {
+    files: Vec<FileText>,
+    /// Where the next file starts.
+    end: usize,
+}
+
+struct FileText {
+    base: usize,
+    reporter: Reporter,
+    map: SpanMap,
+}
+
+impl Files {
+    /// Adds a file whose interpolated text is `len` bytes long; returns its base offset.
+    pub fn push(&mut self, reporter: Reporter, map: SpanMap, len: usize) -> usize {
+        let base = self.end;
+        self.files.push(FileText {
+            base,
+            reporter,
+            map,
+        });
+        // One byte of gap, so a span at the very end of one file is not the next one's start.
+        self.end = base + len + 1;
+        base
+    }
+
+    /// One past the last offset of the last file.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The file an offset falls in (the first for an offset before any).
+    fn file(&self, offset: usize) -> Option<&FileText> {
+        let after = self.files.partition_point(|f| f.base <= offset);
+        self.files.get(after.saturating_sub(1))
+    }
+
+    /// Locates an issue whose spans are offsets of the merged document. A secondary span in
+    /// another file cannot be drawn in this file's snippet; its location goes into the help.
+    pub fn problem(&self, mut issue: Issue) -> Option<Problem> {
+        let file = self.file(issue.span.start)?;
+        let local = |span: &Range<usize>| {
+            span.start.saturating_sub(file.base)..span.end.saturating_sub(file.base)
+        };
+        issue.span = local(&issue.span);
+        let mut elsewhere = Vec::new();
+        let mut secondary = Vec::new();
+        for (span, label) in std::mem::take(&mut issue.secondary) {
+            match self.file(span.start) {
+                Some(other) if other.base != file.base => {
+                    let at = span.start - other.base;
+                    elsewhere.push(format!(
+                        "{label}: {}",
+                        other.reporter.location(&other.map, at)
+                    ));
+                }
+                _ => secondary.push((local(&span), label)),
+            }
+        }
+        issue.secondary = secondary;
+        if !elsewhere.is_empty() {
+            let mut help = elsewhere.join("; ");
+            if let Some(more) = issue.help.take() {
+                help = format!("{help}; {more}");
+            }
+            issue.help = Some(help);
+        }
+        Some(file.reporter.problem(&file.map, issue))
+    }
+
+    /// Formats a warning at a merged-document span as `origin:line:column: message`.
+    pub fn warning(&self, span: Range<usize>, message: &str) -> String {
+        match self.file(span.start) {
+            Some(file) => {
+                let local = span.start - file.base..span.end.saturating_sub(file.base);
+                file.reporter.warning(&file.map, local, message)
+            }
+            None => message.to_owned(),
+        }
     }
 }
 

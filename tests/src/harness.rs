@@ -444,10 +444,22 @@ pub fn run_cli(args: &[&str], timeout: Duration) -> CliRun {
     run_program(&logship_bin(), args, timeout)
 }
 
+/// [`run_cli`] in directory `dir`, so relative paths in messages are as a user types them.
+pub fn run_cli_in(dir: &Path, args: &[&str], timeout: Duration) -> CliRun {
+    let mut cmd = Command::new(logship_bin());
+    cmd.current_dir(dir);
+    run_command(cmd, args, timeout)
+}
+
 /// Runs `program <args>` to completion, killed by pid after `timeout`. Panics if it cannot be
 /// spawned or does not finish in time.
 pub fn run_program(program: &Path, args: &[&str], timeout: Duration) -> CliRun {
-    let child = Command::new(program)
+    run_command(Command::new(program), args, timeout)
+}
+
+fn run_command(mut cmd: Command, args: &[&str], timeout: Duration) -> CliRun {
+    let program = PathBuf::from(cmd.get_program());
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logship_tests::harness::{Agent, AgentOptions, logship_bin, run_cli};
+use logship_tests::harness::{Agent, AgentOptions, logship_bin, run_cli, run_cli_in};
 use logship_tests::logwriter::append_lines;
 use logship_tests::loki::LokiReceiver;
 use logship_tests::pipeline::{PipelineConfig, logs_dir};
@@ -277,4 +277,163 @@ fn logs_are_json_for_collectors_and_text_on_request() {
         .expect("a start line");
     assert!(!started.starts_with('{'), "{log}");
     assert!(started.contains("INFO"), "{log}");
+}
+
+/// The pipeline of `cfg` in two files: globals, sources and transforms in the first, the
+/// sink in the second, as a team would split a shared config.
+fn split_config(cfg: &PipelineConfig, dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let text = cfg.to_toml();
+    let at = text.find("[sinks.").expect("the config has a sink");
+    let sinks = dir.join("sinks.toml");
+    std::fs::write(&sinks, &text[at..]).unwrap();
+    (text[..at].to_owned(), sinks)
+}
+
+#[test]
+fn several_config_files_make_one_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=20).unwrap();
+    let (main, sinks) = split_config(&cfg, dir.path());
+    let sinks = sinks.to_str().unwrap().to_owned();
+    // Alone, neither file is a pipeline.
+    let r = run_cli(&["validate", &sinks], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let mut agent = Agent::start_with(
+        &main,
+        dir.path(),
+        AgentOptions {
+            args: vec!["--config".to_owned(), sinks.clone()],
+            ..AgentOptions::default()
+        },
+    );
+    let c = wait_for_seqs(&loki, 20, Duration::from_secs(30));
+    assert!(c.is_exactly_once(), "{c}");
+    agent.terminate();
+    let main_path = agent.config_path().to_str().unwrap().to_owned();
+    let r = run_cli(&["validate", &main_path, &sinks], T);
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+    assert!(r.stdout.contains(&sinks), "{r:?}");
+}
+
+#[test]
+fn an_id_defined_in_two_files_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), "http://127.0.0.1:9");
+    let (main, sinks) = split_config(&cfg, dir.path());
+    let main_path = dir.path().join("main.toml");
+    // The second file defines `app` again (as a source) and sets `data_dir` again.
+    let again = dir.path().join("again.toml");
+    std::fs::write(&main_path, &main).unwrap();
+    std::fs::write(
+        &again,
+        "data_dir = \"/tmp/elsewhere\"\n\n[sources.app]\ntype = \"stdin\"\n",
+    )
+    .unwrap();
+    let r = run_cli(
+        &[
+            "validate",
+            main_path.to_str().unwrap(),
+            sinks.to_str().unwrap(),
+            again.to_str().unwrap(),
+        ],
+        T,
+    );
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let again_name = again.to_str().unwrap();
+    let main_name = main_path.to_str().unwrap();
+    let data_dir_at = format!("{again_name}:1:1: `data_dir` is set in more than one config file");
+    let app_at = format!("{again_name}:3:10: `sources.app` is already defined");
+    let first_at = format!("first defined here: {main_name}:6:10");
+    let report = unwrapped(&r.stderr);
+    for expected in [data_dir_at, app_at, first_at] {
+        assert!(report.contains(&expected), "{expected:?} in\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn validate_lists_every_error_of_a_file_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("three.toml");
+    std::fs::write(
+        &path,
+        "[sources.app]\n\
+         type = \"file\"\n\
+         include = \"/var/log/*.log\"\n\
+         \n\
+         [transforms.parse]\n\
+         type = \"json\"\n\
+         inputs = [\"app\"]\n\
+         timestamp = \"time\"\n\
+         timezone = \"Mars/Olympus\"\n\
+         \n\
+         [sinks.out]\n\
+         type = \"console\"\n\
+         inputs = [\"parse\"]\n\
+         fromat = \"json\"\n",
+    )
+    .unwrap();
+    let name = path.to_str().unwrap();
+    let r = run_cli(&["validate", name], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let expected = [
+        format!("{name}:3:11: expected a list, found the string \"/var/log/*.log\""),
+        format!("{name}:9:12: unknown time zone `Mars/Olympus`"),
+        format!("{name}:14:1: unknown field `fromat`"),
+    ];
+    let report = unwrapped(&r.stderr);
+    let mut from = 0;
+    for e in &expected {
+        let at = report[from..]
+            .find(e.as_str())
+            .unwrap_or_else(|| panic!("{e:?} missing or out of order in:\n{}", r.stderr));
+        from += at + e.len();
+    }
+}
+
+/// A rendered report as one line of words: miette wraps messages to the terminal's width and
+/// draws a `│` margin, which says nothing about their content.
+fn unwrapped(report: &str) -> String {
+    report
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The README's sample of `logship validate bad.toml` is what the tool prints for the
+/// `bad.toml` the README shows.
+#[test]
+fn the_readme_validate_sample_is_true() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("$ logship validate bad.toml\n")
+        .expect("README shows `$ logship validate bad.toml`");
+    let block = &readme[start..];
+    let block = &block[..block.find("\n```").expect("the sample block ends")];
+    let expected: Vec<&str> = block.lines().skip(1).collect();
+    // The file is the README's own `toml` block just before the sample.
+    let before = &readme[..start];
+    let toml_start = before
+        .rfind("```toml\n")
+        .expect("README shows bad.toml before the sample")
+        + "```toml\n".len();
+    let toml_end = toml_start
+        + before[toml_start..]
+            .find("```")
+            .expect("the toml block ends");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), &before[toml_start..toml_end]).unwrap();
+    let r = run_cli_in(dir.path(), &["validate", "bad.toml"], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    let printed: Vec<&str> = r.stderr.trim_end().lines().map(str::trim_end).collect();
+    let expected: Vec<&str> = expected.iter().map(|l| l.trim_end()).collect();
+    assert_eq!(
+        printed,
+        expected,
+        "README.md's sample differs from what logship prints:\n{}",
+        printed.join("\n")
+    );
 }

@@ -34,23 +34,39 @@ pub(crate) fn validate(config: &Config, loc: &Locator<'_, '_>) -> Findings {
         issues: Vec::new(),
         warnings: Vec::new(),
     };
-    if config.data_dir.as_os_str().is_empty() {
-        checker.non_empty(&["data_dir"], "");
-    }
-    for (id, source) in &config.sources {
-        sources::check(&mut checker, id, source);
-    }
-    for (id, transform) in &config.transforms {
-        transforms::check(&mut checker, id, transform);
-    }
-    for (id, sink) in &config.sinks {
-        sinks::check(&mut checker, id, sink);
-    }
+    check_components(&mut checker, config);
     let graph = graph::check_and_build(&mut checker, config);
     Findings {
         issues: checker.issues,
         warnings: checker.warnings,
         graph,
+    }
+}
+
+/// Checks each component on its own, without the graph: what can still be said about a
+/// config some of whose components did not decode (their inputs may name the missing ones).
+pub(crate) fn validate_components(config: &Config, loc: &Locator<'_, '_>) -> Vec<Issue> {
+    let mut checker = Checker {
+        loc,
+        issues: Vec::new(),
+        warnings: Vec::new(),
+    };
+    check_components(&mut checker, config);
+    checker.issues
+}
+
+fn check_components(checker: &mut Checker<'_, '_, '_>, config: &Config) {
+    if config.data_dir.as_os_str().is_empty() {
+        checker.non_empty(&["data_dir"], "");
+    }
+    for (id, source) in &config.sources {
+        sources::check(checker, id, source);
+    }
+    for (id, transform) in &config.transforms {
+        transforms::check(checker, id, transform);
+    }
+    for (id, sink) in &config.sinks {
+        sinks::check(checker, id, sink);
     }
 }
 

@@ -95,7 +95,10 @@ fn wrong_type_is_reported_at_the_value() {
         4,
         18,
     );
-    assert!(p.message().contains("invalid type"), "{p}");
+    assert_eq!(
+        p.message(),
+        r#"expected a whole number (0 or more), found the string "big""#
+    );
     only_problem(
         &format!("[telemetry]\naddress = \"not-an-address\"\n{MINIMAL}"),
         K::InvalidType,
@@ -641,4 +644,89 @@ fn kubernetes_logs_warns_about_what_it_ignores_and_high_cardinality_labels() {
     assert!(text[0].contains("kubeconfig"), "{text:?}");
     assert!(text[1].contains("high-cardinality"), "{text:?}");
     assert!(text[2].contains("exclude_namespaces"), "{text:?}");
+}
+
+// --- many mistakes in one run --------------------------------------------------------------
+
+#[test]
+fn every_mistake_of_a_file_is_reported_in_file_order() {
+    // Two mistakes in one source (serde stops at the first of a table), a bad regex in a
+    // transform that decodes, and a misspelt key in a sink: four problems, in file order.
+    let text = "[sources.app]\ntype = \"file\"\nincude = [\"/var/log/*.log\"]\nmax_line_bytes = \"big\"\n\
+        [transforms.t]\ntype = \"regex\"\ninputs = [\"app\"]\npattern = \"(?P<x>\"\n\
+        [sinks.out]\ntype = \"console\"\ninputs = [\"t\"]\nformatt = \"json\"\n";
+    let found: Vec<(ProblemKindAt, String)> = problems(text)
+        .iter()
+        .map(|p| ((p.kind(), p.line()), p.message().to_owned()))
+        .collect();
+    let kinds: Vec<ProblemKindAt> = found.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            (K::UnknownField, 3),
+            (K::InvalidType, 4),
+            (K::InvalidRegex, 8),
+            (K::UnknownField, 12),
+        ],
+        "{found:#?}"
+    );
+}
+
+type ProblemKindAt = (K, usize);
+
+#[test]
+fn a_removed_required_key_is_not_reported_as_missing() {
+    // `include` is required; its wrong type is the one mistake, not also "missing field".
+    let p = only_problem(
+        "[sources.f]\ntype = \"file\"\ninclude = \"/var/log/*.log\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"f\"]\n",
+        K::InvalidType,
+        3,
+        11,
+    );
+    assert_eq!(
+        p.message(),
+        r#"expected a list, found the string "/var/log/*.log""#
+    );
+    assert!(
+        p.help_text().is_some_and(|h| h.contains("brackets")),
+        "{p:?}"
+    );
+}
+
+// --- timestamps ------------------------------------------------------------------------------
+
+#[test]
+fn timestamp_format_and_timezone_are_checked() {
+    let p = only_problem(
+        &transform("json", "timestamp = \"time\"\ntimezone = \"Mars/Olympus\""),
+        K::InvalidValue,
+        10,
+        12,
+    );
+    assert!(
+        p.message().contains("unknown time zone `Mars/Olympus`"),
+        "{p}"
+    );
+    let p = only_problem(
+        &transform(
+            "json",
+            "timestamp = \"time\"\ntimestamp_format = \"%Y-%m-%d\"",
+        ),
+        K::InvalidValue,
+        10,
+        20,
+    );
+    assert!(p.message().contains("an hour"), "{p}");
+    let p = only_problem(
+        &transform("json", "timestamp_format = \"%Y-%m-%d %H:%M:%S\""),
+        K::Conflict,
+        9,
+        20,
+    );
+    assert!(p.message().contains("needs `timestamp`"), "{p}");
+    crate::common::load(&transform(
+        "json",
+        "timestamp = \"time\"\ntimestamp_format = \"%d/%b/%Y:%H:%M:%S %z\"\ntimezone = \"+02:00\"",
+    ))
+    .unwrap();
 }
