@@ -6,7 +6,8 @@
 //! * `lines`: splitting a 64 KiB read block of ~250-byte JSON lines.
 //! * `json`: extracting five fields from a typical ~250-byte JSON log line, and validating
 //!   the line with no fields wanted.
-//! * `timestamp`: RFC 3339 and epoch parsing, and RFC 3339 formatting.
+//! * `timestamp`: RFC 3339 and epoch parsing, formats and zones (`TimestampParser`), and
+//!   RFC 3339 formatting.
 //! * `docker`: decoding Docker json-file lines, plain text and wrapped JSON.
 //! * `cri`, `logfmt`: one line each.
 //!
@@ -22,6 +23,7 @@ use logship_parsers::json::{FieldRanges, FieldSet, validate_object};
 use logship_parsers::lines::LineSplitter;
 use logship_parsers::logfmt::LogfmtPairs;
 use logship_parsers::timestamp::{format_rfc3339_nanos, parse_timestamp};
+use logship_parsers::timestamp_format::TimestampParser;
 
 const JSON_LINE: &str = r#"{"time":"2026-11-22T20:20:07.123456789Z","level":"info","service":"order-api","msg":"order created","order_id":"ord_000123","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","http.status":202,"latency_ms":12.5}"#;
 
@@ -137,6 +139,21 @@ fn bench_timestamp(c: &mut Criterion) {
     });
     group.bench_function("epoch_seconds_fraction", |b| {
         b.iter(|| parse_timestamp(black_box(b"1718000000.123456")));
+    });
+    // `timestamp_format` / `timezone`: what a log4j or common-log-format line costs, next to
+    // the fast path that a parser without a format still takes.
+    let default = TimestampParser::default();
+    group.bench_function("parser_default_rfc3339", |b| {
+        b.iter(|| default.parse(black_box(b"2026-11-22T20:20:07.123456789Z"), 0));
+    });
+    let log4j = TimestampParser::new(Some("%Y-%m-%d %H:%M:%S,%f"), Some("Europe/Berlin"))
+        .expect("a valid format");
+    group.bench_function("format_log4j_in_zone", |b| {
+        b.iter(|| log4j.parse(black_box(b"2026-11-22 21:20:07,123"), 0));
+    });
+    let clf = TimestampParser::new(Some("%d/%b/%Y:%H:%M:%S %z"), None).expect("a valid format");
+    group.bench_function("format_common_log", |b| {
+        b.iter(|| clf.parse(black_box(b"22/Nov/2026:22:20:07 +0200"), 0));
     });
     group.bench_function("format_rfc3339_nanos", |b| {
         let mut s = String::with_capacity(32);
