@@ -15,15 +15,17 @@ pub fn release_binary() -> Result<PathBuf, String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("release").join("logship");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let status = logship_tests::harness::cargo_command()
+        // With this crate selected too, features resolve as for `cargo run -p
+        // logship-benches` (which depends on the agent), so the agent is not rebuilt.
         .args([
             "build",
             "--release",
             "-p",
+            "logship-benches",
+            "-p",
             "logship-agent",
-            "--bin",
-            "logship",
+            "--bins",
         ])
         .current_dir(&root)
         .status()

@@ -49,7 +49,24 @@ pub fn locate_or_build() -> anyhow::Result<Binaries> {
     let profile = profile_args(&dir);
     if let Some(cargo) = std::env::var_os("CARGO") {
         eprintln!("demo: building logship, order-api and order-worker...");
-        let status = Command::new(&cargo)
+        let mut build = Command::new(&cargo);
+        // Cargo set these for us; ring's build script declares them as inputs, so passing
+        // them on would rebuild ring and everything above it now and again at the next
+        // `cargo run` (three minutes each time).
+        for (key, _) in std::env::vars_os() {
+            let set_by_cargo_run = key.to_str().is_some_and(|k| {
+                k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_MANIFEST_")
+                    || matches!(
+                        k,
+                        "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                    )
+            });
+            if set_by_cargo_run {
+                build.env_remove(key);
+            }
+        }
+        let status = build
             .args([
                 "build",
                 "-p",
