@@ -23,6 +23,9 @@ pub struct Cli {
     /// files into one pipeline, in order. [default: /etc/logship/logship.toml]
     #[arg(short, long, global = true, env = "LOGSHIP_CONFIG")]
     config: Vec<PathBuf>,
+    /// Reload when a config file changes, as on SIGHUP.
+    #[arg(short = 'w', long, global = true)]
+    watch_config: bool,
 }
 
 /// Where the config is read from when no file is named.
@@ -52,7 +55,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Validate { .. }) => validate(&paths),
-        Some(Command::Run) | None => run(&paths),
+        Some(Command::Run) | None => run(&paths, cli.watch_config),
     }
 }
 
@@ -93,7 +96,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(paths: &[PathBuf]) -> ExitCode {
+fn run(paths: &[PathBuf], watch_config: bool) -> ExitCode {
     let path = display(paths);
     let Some(loaded) = load(paths) else {
         return ExitCode::FAILURE;
@@ -112,79 +115,186 @@ fn run(paths: &[PathBuf]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let config = &loaded.config;
-        let metrics = Arc::new(Metrics::new());
-        let health = Arc::new(Health::new(metrics.ready.clone()));
-        let base = ComponentContext {
-            id: Arc::from(""),
-            acks: LedgerWatch::detached(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-            shutdown: CancellationToken::new(),
-            drained: CancellationToken::new(),
-            data_dir: config.data_dir.clone(),
-        };
-        // Held until the agent exits: a second agent on this data_dir is refused.
-        let _data_dir_lock = match crate::data_dir::claim(&config.data_dir) {
-            Ok(lock) => lock,
-            Err(e) => {
-                tracing::error!(data_dir = %config.data_dir.display(), "{e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let running = match topology::start(&loaded, &base) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start pipeline");
-                return ExitCode::FAILURE;
-            }
-        };
-        let server_stop = CancellationToken::new();
-        let server = if config.telemetry.enabled {
-            match crate::telemetry::serve(config.telemetry.address, metrics, health, server_stop.clone()).await {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    tracing::error!(address = %config.telemetry.address, error = %e, "cannot serve telemetry");
-                    base.shutdown.cancel();
-                    base.drained.cancel();
-                    return ExitCode::FAILURE;
-                }
-            }
-        } else {
-            None
-        };
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path, "logship started");
-        let outcome = topology::run_until(running, shutdown_signal()).await;
-        server_stop.cancel();
-        if let Some(h) = server {
-            let _ = h.await;
-        }
-        if outcome.is_success() {
-            tracing::info!("logship stopped");
-            ExitCode::SUCCESS
-        } else {
-            for (id, reason) in &outcome.failed_sources {
-                tracing::error!(component = %id, error = %reason, "source had failed");
-            }
-            tracing::error!("logship stopped after a source failed; exiting with status 1 so that a supervisor restarts it");
-            ExitCode::FAILURE
-        }
-    })
+    runtime.block_on(supervise(paths, loaded, watch_config))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
+/// Runs pipelines until asked to stop: the first from `loaded`, then one per reload.
+async fn supervise(
+    paths: &[PathBuf],
+    mut loaded: logship_config::LoadedConfig,
+    watch_config: bool,
+) -> ExitCode {
+    let path = display(paths);
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new(metrics.ready.clone()));
+    let mut triggers =
+        match crate::reload::Triggers::new(paths, watch_config, metrics.config_reloads.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for signals or watch the config");
+                return ExitCode::FAILURE;
+            }
+        };
+    // Held until the agent exits (or a reload moves data_dir): a second agent is refused.
+    let mut _data_dir_lock = match crate::data_dir::claim(&loaded.config.data_dir) {
+        Ok(lock) => lock,
         Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return std::future::pending().await;
+            tracing::error!(data_dir = %loaded.config.data_dir.display(), "{e}");
+            return ExitCode::FAILURE;
         }
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut telemetry = Telemetry::default();
+    if let Err(e) = telemetry
+        .serve(&loaded.config.telemetry, &metrics, &health)
+        .await
+    {
+        tracing::error!(address = %loaded.config.telemetry.address, error = %e, "cannot serve telemetry");
+        return ExitCode::FAILURE;
+    }
+    let mut running = match topology::start(&loaded, &base_context(&loaded, &metrics, &health)) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start pipeline");
+            telemetry.stop().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path, "logship started");
+    loop {
+        let (outcome, next) = topology::run_until(running, triggers.next(&loaded)).await;
+        let Some(crate::reload::Next::Reload(new)) = next else {
+            telemetry.stop().await;
+            return finished(&outcome);
+        };
+        for (id, reason) in &outcome.failed_sources {
+            tracing::warn!(component = %id, error = %reason, "source had failed; the reload restarts it");
+        }
+        // The old pipeline has drained and written its checkpoints; the new one reads on
+        // from them. Problems the old components reported are theirs.
+        health.clear_all();
+        let new = *new;
+        if new.config.data_dir != loaded.config.data_dir {
+            match crate::data_dir::claim(&new.config.data_dir) {
+                Ok(lock) => _data_dir_lock = lock,
+                Err(e) => {
+                    tracing::error!(data_dir = %new.config.data_dir.display(), "{e}; keeping the old config");
+                    metrics.config_reloads.with_label_values(&["error"]).inc();
+                    running = match restart(&loaded, &metrics, &health) {
+                        Some(r) => r,
+                        None => return ExitCode::FAILURE,
+                    };
+                    continue;
+                }
+            }
+        }
+        if new.config.telemetry != loaded.config.telemetry {
+            telemetry.stop().await;
+            if let Err(e) = telemetry
+                .serve(&new.config.telemetry, &metrics, &health)
+                .await
+            {
+                tracing::error!(address = %new.config.telemetry.address, error = %e, "cannot serve telemetry at the new address");
+            }
+        }
+        match topology::start(&new, &base_context(&new, &metrics, &health)) {
+            Ok(r) => {
+                metrics.config_reloads.with_label_values(&["success"]).inc();
+                tracing::info!(config = %path, "config reloaded");
+                running = r;
+                loaded = new;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the new pipeline; going on with the old config");
+                metrics.config_reloads.with_label_values(&["error"]).inc();
+                running = match restart(&loaded, &metrics, &health) {
+                    Some(r) => r,
+                    None => return ExitCode::FAILURE,
+                };
+            }
+        }
+    }
+}
+
+/// Starts `loaded`'s pipeline again after a reload that could not be applied.
+fn restart(
+    loaded: &logship_config::LoadedConfig,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Option<topology::Running> {
+    match topology::start(loaded, &base_context(loaded, metrics, health)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot restart the old pipeline either");
+            None
+        }
+    }
+}
+
+/// The services every component of one pipeline shares; fresh stop tokens per pipeline.
+fn base_context(
+    loaded: &logship_config::LoadedConfig,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> ComponentContext {
+    ComponentContext {
+        id: Arc::from(""),
+        acks: LedgerWatch::detached(),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        shutdown: CancellationToken::new(),
+        drained: CancellationToken::new(),
+        data_dir: loaded.config.data_dir.clone(),
+    }
+}
+
+/// The exit status of a run that ended.
+fn finished(outcome: &topology::RunOutcome) -> ExitCode {
+    if outcome.is_success() {
+        tracing::info!("logship stopped");
+        ExitCode::SUCCESS
+    } else {
+        for (id, reason) in &outcome.failed_sources {
+            tracing::error!(component = %id, error = %reason, "source had failed");
+        }
+        tracing::error!(
+            "logship stopped after a source failed; exiting with status 1 so that a supervisor restarts it"
+        );
+        ExitCode::FAILURE
+    }
+}
+
+/// The `/metrics`, `/health` and `/ready` server, which outlives pipelines across reloads.
+#[derive(Default)]
+struct Telemetry {
+    server: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+impl Telemetry {
+    async fn serve(
+        &mut self,
+        config: &logship_config::schema::TelemetryConfig,
+        metrics: &Arc<Metrics>,
+        health: &Arc<Health>,
+    ) -> std::io::Result<()> {
+        if !config.enabled {
+            return Ok(());
+        }
+        let stop = CancellationToken::new();
+        let handle = crate::telemetry::serve(
+            config.address,
+            metrics.clone(),
+            health.clone(),
+            stop.clone(),
+        )
+        .await?;
+        self.server = Some((stop, handle));
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some((stop, handle)) = self.server.take() {
+            stop.cancel();
+            let _ = handle.await;
+        }
     }
 }

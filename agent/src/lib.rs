@@ -64,6 +64,7 @@ pub mod data_dir;
 mod error_chain;
 mod logging;
 pub mod pipeline;
+mod reload;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

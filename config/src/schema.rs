@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// A whole pipeline file: where state lives, the agent's own telemetry, and the component graph.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Directory for checkpoints. Created if missing.
@@ -56,7 +56,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// `[telemetry]`: where the agent serves its own metrics and health.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Listen address for `/metrics`, `/health` and `/ready`. Loopback by default.
@@ -88,7 +88,7 @@ fn default_true() -> bool {
 // Sources
 
 /// One `[sources.<id>]` table, chosen by its `type` key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     /// Tail files matched by globs.
@@ -130,7 +130,7 @@ pub enum FileDecoder {
 
 /// `[sources.<id>.multiline]`: join continuation lines (stack traces) onto the line that
 /// starts a record.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
     /// A regex that matches the first line of a record; lines that do not match are appended
@@ -153,7 +153,7 @@ fn default_multiline_max_lines() -> usize {
 }
 
 /// `type = "file"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Globs of files to tail. Rotated names may match too; they are recognised, not re-read.
@@ -211,7 +211,7 @@ fn default_open_files_limit() -> usize {
 }
 
 /// `type = "stdin"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdinSourceConfig {
     /// Lines longer than this are truncated to it (and counted).
@@ -226,7 +226,7 @@ pub struct StdinSourceConfig {
 }
 
 /// `type = "docker"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DockerSourceConfig {
     /// `unix:///var/run/docker.sock` by default; `DOCKER_HOST` is honoured when unset.
@@ -265,7 +265,7 @@ pub struct DockerSourceConfig {
 /// `type = "kubernetes_logs"`: the file source over the kubelet's `/var/log/pods` tree, with
 /// each pod's labels and annotations from the Kubernetes API. The API enriches; it never gates:
 /// without it every line still ships with `namespace`, `pod`, `container` and `stream`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesLogsSourceConfig {
     /// This node's name: only its pods are watched (`fieldSelector=spec.nodeName=...`). In a
@@ -377,7 +377,7 @@ fn default_docker_labels() -> BTreeMap<String, String> {
 // Transforms
 
 /// One `[transforms.<id>]` table, chosen by its `type` key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TransformConfig {
     /// Extract named fields from JSON lines.
@@ -401,7 +401,7 @@ impl TransformConfig {
 
 /// What a field-extracting transform does with the fields it finds. Shared by `json`,
 /// `logfmt` and `regex`. The line itself is never changed.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractTransformConfig {
     /// Component ids whose lines this transform reads.
@@ -444,7 +444,7 @@ pub struct ExtractTransformConfig {
 // Sinks
 
 /// One `[sinks.<id>]` table, chosen by its `type` key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkConfig {
     /// Push to Grafana Loki.
@@ -490,7 +490,7 @@ pub enum LokiCompression {
 }
 
 /// `type = "loki"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LokiSinkConfig {
     /// Component ids whose lines this sink delivers.
@@ -554,7 +554,7 @@ fn default_cardinality_overflow_value() -> String {
 }
 
 /// `[sinks.<id>.batch]`: a batch is sent when any bound is reached.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
     /// Uncompressed line bytes in one push.
@@ -591,7 +591,7 @@ fn default_batch_timeout_ms() -> u64 {
 }
 
 /// `[sinks.<id>.request]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConfig {
     /// Push requests in flight at once.
@@ -638,7 +638,7 @@ fn default_retry_max_backoff_ms() -> u64 {
 /// `auth = { user = "...", password = "..." }` or `auth = { token = "..." }`; every secret may
 /// instead come from a file (`password_file`, `token_file`), and from the environment through
 /// `${VAR}`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Basic-auth user name.
@@ -700,7 +700,7 @@ impl fmt::Display for Secret {
 }
 
 /// `[sinks.<id>.tls]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file of CA certificates to trust, in addition to the system roots.
@@ -729,7 +729,7 @@ pub enum ConsoleFormat {
 }
 
 /// `type = "console"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSinkConfig {
     /// Component ids whose lines this sink prints.
@@ -740,7 +740,7 @@ pub struct ConsoleSinkConfig {
 }
 
 /// `type = "blackhole"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlackholeSinkConfig {
     /// Component ids whose lines this sink discards.

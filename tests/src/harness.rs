@@ -1,7 +1,7 @@
 //! Running the real `logship` binary as a process.
 //!
-//! [`logship_bin`] builds the binary once per test process (`cargo build -p logship-agent
-//! --bin logship`, debug profile) and returns its path. [`Agent`] writes a config, starts the
+//! [`logship_bin`] builds the binary once per test process (`cargo build --workspace --bins`,
+//! debug profile, as `scripts/test.sh` does) and returns its path. [`Agent`] writes a config, starts the
 //! agent with its output captured to files, waits until `/health` answers, and stops it by
 //! pid: SIGKILL ([`Agent::kill9`]), SIGTERM ([`Agent::terminate`]), or SIGKILL on drop. When
 //! a test panics, dropping its `Agent` prints the agent's log so the failure explains itself.
@@ -67,17 +67,43 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-fn build_bin() -> Result<PathBuf, HarnessError> {
+/// A `cargo` command for a build started from a test or bench: the cargo that started this
+/// process, without the variables cargo sets for the program it runs (`CARGO_PKG_NAME`,
+/// `CARGO_MANIFEST_DIR`, ...). ring's build script declares those as inputs, so passing them
+/// on would rebuild ring and everything above it at every nested build, and again at the next
+/// outer one.
+pub fn cargo_command() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(&cargo)
-        .args(["build", "-p", "logship-agent", "--bin", "logship"])
+    let mut cmd = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let set_by_cargo_run = key.to_str().is_some_and(|k| {
+            k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    k,
+                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                )
+        });
+        if set_by_cargo_run {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn build_bin() -> Result<PathBuf, HarnessError> {
+    let mut cargo = cargo_command();
+    let out = cargo
+        // The same build as `scripts/test.sh` runs first: a narrower one (`-p logship-agent`)
+        // resolves features differently and rebuilds the agent, twice per test run.
+        .args(["build", "--workspace", "--bins"])
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .output()
-        .map_err(io_err(format!("running {}", cargo.to_string_lossy())))?;
+        .map_err(io_err("running cargo"))?;
     if !out.status.success() {
         return Err(HarnessError::Build(format!(
-            "`cargo build -p logship-agent --bin logship` exited with {}\n{}",
+            "`cargo build --workspace --bins` exited with {}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         )));
@@ -323,6 +349,18 @@ impl Agent {
                 libc::kill(pid, sig);
             }
         }
+    }
+
+    /// SIGHUP: asks the agent to reload its config (rewrite [`Agent::config_path`] first).
+    pub fn hup(&mut self) {
+        self.signal(libc::SIGHUP);
+    }
+
+    /// Replaces the config file and sends SIGHUP.
+    pub fn reload(&mut self, config_toml: &str) {
+        fs::write(&self.config_path, config_toml)
+            .unwrap_or_else(|e| panic!("rewriting {}: {e}", self.config_path.display()));
+        self.hup();
     }
 
     /// SIGKILL, then reaps the process.

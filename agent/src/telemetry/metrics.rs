@@ -33,6 +33,8 @@ pub struct Metrics {
     pub timestamp_errors: IntCounterVec,
     /// Lines whose container envelope (docker json-file, CRI) did not decode; shipped as read.
     pub decode_errors: IntCounterVec,
+    /// Config reloads by result (`success`, `error`, `unchanged`).
+    pub config_reloads: IntCounterVec,
     /// Loki push requests by HTTP status (or `error` for no answer).
     pub loki_requests: IntCounterVec,
     /// Loki push request latency.
@@ -202,6 +204,11 @@ impl Metrics {
                 "logship_source_decode_errors_total",
                 "Lines whose container log envelope (docker json-file, CRI) did not decode; shipped as read.",
                 comp,
+            ),
+            config_reloads: c(
+                "logship_config_reloads_total",
+                "Config reloads (SIGHUP, --watch-config) by result: success, error, unchanged.",
+                &["result"],
             ),
             loki_requests: c(
                 "logship_loki_requests_total",

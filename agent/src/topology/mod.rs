@@ -115,14 +115,20 @@ impl Running {
 }
 
 /// Runs until `stop` resolves or every source has ended on its own (stdin closed, or failed),
-/// then shuts down in order.
-pub async fn run_until(mut running: Running, stop: impl Future<Output = ()>) -> RunOutcome {
+/// then shuts down in order. Returns what `stop` resolved to, or `None` when the sources
+/// ended first.
+pub async fn run_until<T>(
+    mut running: Running,
+    stop: impl Future<Output = T>,
+) -> (RunOutcome, Option<T>) {
     let mut outcome = RunOutcome::default();
+    let mut stopped_by = None;
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            () = &mut stop => {
-                tracing::info!("shutting down: flushing sinks");
+            why = &mut stop => {
+                tracing::info!("stopping the pipeline: flushing sinks");
+                stopped_by = Some(why);
                 break;
             }
             joined = running.sources.join_next() => match joined {
@@ -165,5 +171,5 @@ pub async fn run_until(mut running: Running, stop: impl Future<Output = ()>) -> 
         tracing::warn!("final checkpoint writes did not finish; the next start re-sends a little");
         running.sources.abort_all();
     }
-    outcome
+    (outcome, stopped_by)
 }
