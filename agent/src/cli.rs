@@ -1,4 +1,5 @@
-//! The command line: `logship [run] [-c F]...`, `logship validate [F... | -c F...]`; `--config`
+//! The command line: `logship [run] [-c F]...`, `logship validate [F... | -c F...]`,
+//! `logship test [F...]`; `--config`
 //! may come before or after the subcommand, and several files are merged into one pipeline.
 
 use std::path::PathBuf;
@@ -40,6 +41,11 @@ enum Command {
         /// Config files to check, as one pipeline; the same as `--config FILE`.
         files: Vec<PathBuf>,
     },
+    /// Run the config's `[[tests]]`: exit 0 when all pass, 1 with what differed otherwise.
+    Test {
+        /// Config files, as one pipeline; the same as `--config FILE`.
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -47,7 +53,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init();
     let mut paths = cli.config;
-    if let Some(Command::Validate { files }) = &cli.command {
+    if let Some(Command::Validate { files } | Command::Test { files }) = &cli.command {
         paths.extend(files.iter().cloned());
     }
     if paths.is_empty() {
@@ -55,6 +61,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Validate { .. }) => validate(&paths),
+        Some(Command::Test { .. }) => test(&paths),
         Some(Command::Run) | None => run(&paths, cli.watch_config),
     }
 }
@@ -93,6 +100,45 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
+    }
+}
+
+fn test(paths: &[PathBuf]) -> ExitCode {
+    let path = display(paths);
+    let Some(loaded) = load(paths) else {
+        return ExitCode::FAILURE;
+    };
+    if loaded.config.tests.is_empty() {
+        eprintln!("error: {path}: no [[tests]] to run");
+        return ExitCode::FAILURE;
+    }
+    let results = match crate::config_tests::run_all(&loaded) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    for r in &results {
+        if r.passed() {
+            println!("test {:?} ... passed", r.name);
+        } else {
+            println!("test {:?} ... FAILED", r.name);
+            for f in &r.failures {
+                println!("    {f}");
+            }
+        }
+    }
+    println!(
+        "{} tests: {} passed, {failed} failed",
+        results.len(),
+        results.len() - failed
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -58,6 +58,7 @@
 pub mod backoff;
 pub mod checkpoints;
 pub mod cli;
+pub mod config_tests;
 pub mod containers;
 pub mod context;
 pub mod data_dir;

@@ -80,7 +80,7 @@ impl Triggers {
                         miette::Report::new(e)
                     );
                 }
-                Ok(loaded) if loaded.config == running.config => {
+                Ok(loaded) if loaded.config.same_pipeline(&running.config) => {
                     self.reloads.with_label_values(&["unchanged"]).inc();
                     tracing::info!(trigger = why, "config unchanged; nothing to reload");
                 }

@@ -36,6 +36,59 @@ pub struct Config {
     /// Components that deliver lines, by id.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// `[[tests]]`: unit tests of the transforms, run by `logship test` and ignored by
+    /// `logship run`.
+    #[serde(default)]
+    pub tests: Vec<ConfigTest>,
+}
+
+/// One `[[tests]]` block: lines given to transforms, and what must come out.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigTest {
+    /// Printed with the result.
+    pub name: String,
+    /// The lines to give, each to one transform.
+    pub inputs: Vec<TestInput>,
+    /// What given transforms must emit.
+    #[serde(default)]
+    pub outputs: Vec<TestOutput>,
+    /// Transforms that must emit nothing (they dropped every line).
+    #[serde(default)]
+    pub no_outputs_from: Vec<String>,
+}
+
+/// `[[tests.inputs]]`: one line and the transform that receives it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestInput {
+    /// The id of the transform that receives the line.
+    pub insert_at: String,
+    /// The line, as a source would read it.
+    pub value: String,
+    /// Labels the line arrives with, as a source's would be.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[[tests.outputs]]`: conditions on every line a transform emits (it must emit one).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestOutput {
+    /// The id of the transform whose output is checked.
+    pub extract_from: String,
+    /// Labels that must be present with these values (others may be present too).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Structured metadata that must be present with these values.
+    #[serde(default)]
+    pub structured_metadata: BTreeMap<String, String>,
+    /// The line's time, RFC 3339 (`2026-11-30T10:00:00Z`).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// The line itself.
+    #[serde(default)]
+    pub line: Option<String>,
 }
 
 /// What an empty file decodes to.
@@ -47,7 +100,19 @@ impl Default for Config {
             sources: BTreeMap::new(),
             transforms: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            tests: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// Whether `other` runs the same pipeline: equal apart from `[[tests]]`.
+    pub fn same_pipeline(&self, other: &Config) -> bool {
+        self.data_dir == other.data_dir
+            && self.telemetry == other.telemetry
+            && self.sources == other.sources
+            && self.transforms == other.transforms
+            && self.sinks == other.sinks
     }
 }
 

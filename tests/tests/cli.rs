@@ -437,3 +437,91 @@ fn the_readme_validate_sample_is_true() {
         printed.join("\n")
     );
 }
+
+#[test]
+fn logship_test_runs_the_configs_tests_and_shows_what_differed() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/examples/file-to-loki.toml"
+    );
+    let r = run_cli(&["test", example], T);
+    assert_eq!(r.status.code(), Some(0), "{r:?}");
+    assert!(r.stdout.contains("2 tests: 2 passed, 0 failed"), "{r:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tests.toml");
+    std::fs::write(
+        &path,
+        r#"
+[sources.app]
+type = "stdin"
+
+[transforms.parse]
+type = "json"
+inputs = ["app"]
+labels = { level = "level" }
+drop = { level = ["debug"] }
+drop_case_insensitive = true
+
+[transforms.route]
+type = "logfmt"
+inputs = ["parse"]
+labels = { team = "team" }
+
+[sinks.out]
+type = "console"
+inputs = ["route"]
+
+[[tests]]
+name = "debug lines are dropped whatever their case"
+no_outputs_from = ["parse", "route"]
+[[tests.inputs]]
+insert_at = "parse"
+value = '{"level":"DEBUG"}'
+
+[[tests]]
+name = "a line flows on to the next transform"
+[[tests.inputs]]
+insert_at = "parse"
+value = '{"level":"info"}'
+labels = { team = "from-source" }
+[[tests.outputs]]
+extract_from = "route"
+labels = { level = "warn", team = "from-source" }
+"#,
+    )
+    .unwrap();
+    let r = run_cli(&["test", "--config", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("test \"debug lines are dropped whatever their case\" ... passed"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("test \"a line flows on to the next transform\" ... FAILED"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains(r#"label level: expected "warn", got "info""#),
+        "the failure says what differed: {r:?}"
+    );
+    assert!(r.stdout.contains("2 tests: 1 passed, 1 failed"), "{r:?}");
+
+    // A test that names no transform is a config error, found by validate too.
+    std::fs::write(
+        &path,
+        "[sources.app]\ntype = \"stdin\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"app\"]\n\
+         [[tests]]\nname = \"t\"\n[[tests.inputs]]\ninsert_at = \"nope\"\nvalue = \"x\"\n",
+    )
+    .unwrap();
+    let r = run_cli(&["validate", path.to_str().unwrap()], T);
+    assert_eq!(r.status.code(), Some(1), "{r:?}");
+    assert!(
+        unwrapped(&r.stderr).contains("`insert_at = \"nope\"` names no transform"),
+        "{}",
+        r.stderr
+    );
+}

@@ -6,6 +6,7 @@
 mod names;
 mod sinks;
 mod sources;
+mod tests;
 mod transforms;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub(crate) fn validate(config: &Config, loc: &Locator<'_, '_>) -> Findings {
         warnings: Vec::new(),
     };
     check_components(&mut checker, config);
+    // Tests name components, so like the graph they are checked once all of them decoded.
+    tests::check(&mut checker, config);
     let graph = graph::check_and_build(&mut checker, config);
     Findings {
         issues: checker.issues,
