@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of logship on a fresh Debian machine (root): installs what the tests need
-# (Docker engine, busybox-static, PostgreSQL, Redis, kubectl, kubernetes-validate), starts dockerd without a bridge network,
+# (Docker engine, busybox-static, PostgreSQL, Redis, kubectl, kubernetes-validate, cargo-deb, systemd-analyze),
+# starts dockerd without a bridge network,
 # builds the test image, then runs the whole workspace's tests.
 #
 #   scripts/test.sh                 # everything
@@ -14,6 +15,8 @@ if ! scripts/docker-env.sh status >/dev/null 2>&1; then
   trap 'scripts/docker-env.sh stop || true' EXIT
 fi
 scripts/docker-env.sh start             # docker.io + busybox-static, dockerd, the test image
+# cargo-deb and systemd-analyze for the package test.
+scripts/package-tools.sh
 # kubectl (kustomize) and kubernetes-validate for the manifest tests.
 LOGSHIP_K8S_VALIDATE="$(scripts/k8s-tools.sh)"
 export LOGSHIP_K8S_VALIDATE
