@@ -35,10 +35,13 @@
 //! # Validity and duplicates
 //!
 //! The whole line is scanned and must be one JSON object (surrounding whitespace allowed) per
-//! RFC 8259, with the same rules `serde_json` applies: strings must be valid UTF-8 without raw
-//! control characters, escapes must be valid (no lone UTF-16 surrogates), numbers must follow
-//! the JSON grammar, and nesting is limited to 127 levels. The one known difference: a number
-//! whose magnitude overflows `f64` (`1e400`) is accepted here and rejected by `serde_json`.
+//! RFC 8259, with the rules `serde_json` applies: strings without raw control characters,
+//! valid escapes (no lone UTF-16 surrogates), numbers that follow the JSON grammar, nesting
+//! limited to 127 levels. Two deliberate differences: a number whose magnitude overflows
+//! `f64` (`1e400`) is accepted, and so are bytes that are not valid UTF-8 inside a string
+//! (one bad byte in a message must not cost a line its labels): such a string reports
+//! [`JsonStr::has_escapes`] and decoding replaces the bad bytes with U+FFFD. Outside strings
+//! they are still an error.
 //!
 //! When a wanted field occurs more than once, the last occurrence wins, as in `serde_json`'s
 //! maps. That holds per field: for `{"a":{"b":1},"a":{"c":2}}`, `a.b` is `1`.

@@ -66,6 +66,36 @@ fn non_json_and_invalid_utf8_lines_ship_unchanged() {
 }
 
 #[test]
+fn a_json_line_with_invalid_utf8_in_a_value_keeps_its_labels_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    let path = logs_dir(dir.path()).join("app.log");
+    let line: &[u8] =
+        b"{\"service\":\"pay\xffments\",\"level\":\"error\",\"trace_id\":\"4bf9\xc3\x28\",\"msg\":\"card \xfe declined\"}";
+    let mut b = line.to_vec();
+    b.push(b'\n');
+    append_raw(&path, &b).unwrap();
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(loki.wait_for_count(1, Duration::from_secs(30)));
+    let e = &loki.entries()[0];
+    assert_eq!(e.line, line, "the line ships as written");
+    assert_eq!(e.label("service"), Some("pay\u{fffd}ments"));
+    assert_eq!(e.label("level"), Some("error"));
+    assert_eq!(
+        e.metadata.get("trace_id").map(String::as_str),
+        Some("4bf9\u{fffd}(")
+    );
+    assert_eq!(
+        agent.metric(
+            "logship_transform_parse_errors_total",
+            &[("component", "parse")]
+        ),
+        0.0
+    );
+}
+
+#[test]
 fn unreadable_path_is_reported_and_other_files_still_ship() {
     let dir = tempfile::tempdir().unwrap();
     let loki = LokiReceiver::new().unwrap();

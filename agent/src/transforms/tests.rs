@@ -105,6 +105,22 @@ fn lines_that_do_not_parse_ship_unchanged_and_are_counted() {
 }
 
 #[test]
+fn invalid_utf8_in_a_value_keeps_the_fields_with_replacement_characters() {
+    let t = TransformConfig::Json(config(|c| {
+        c.labels = map(&[("service", "service"), ("level", "level")]);
+        c.structured_metadata = map(&[("trace_id", "trace_id")]);
+    }));
+    let line: &[u8] = b"{\"service\":\"a\xffb\",\"level\":\"info\",\"trace_id\":\"x\xfe\"}";
+    let (events, ctx) = run(t, &[line]);
+    let e = &events[0];
+    assert_eq!(e.labels.get("service"), Some("a\u{fffd}b"));
+    assert_eq!(e.labels.get("level"), Some("info"));
+    assert_eq!(metadata(e), [("trace_id".into(), "x\u{fffd}".into())]);
+    assert_eq!(&e.line[..], line, "the line ships as written");
+    assert_eq!(ctx.metrics.parse_errors.with_label_values(&["t"]).get(), 0);
+}
+
+#[test]
 fn drop_rules_remove_and_count_lines() {
     let t = TransformConfig::Json(config(|c| {
         c.drop = [(

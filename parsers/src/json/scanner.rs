@@ -265,13 +265,11 @@ impl<'a, 'n> Scanner<'a, 'n> {
             }
         }
         let raw = &b[start..i];
-        if non_ascii != 0
-            && let Err(e) = std::str::from_utf8(raw)
-        {
-            return Err(JsonError {
-                kind: JsonErrorKind::InvalidUtf8,
-                offset: start + e.valid_up_to(),
-            });
+        // Invalid UTF-8 in a string does not make the line useless: one bad byte in a message
+        // must not cost the line its labels. Such a string is marked as needing decoding,
+        // which replaces the bad bytes with U+FFFD (the line itself is never changed).
+        if non_ascii != 0 && std::str::from_utf8(raw).is_err() {
+            has_escapes = true;
         }
         self.pos = i + 1;
         Ok(JsonStr {

@@ -17,13 +17,15 @@ pub struct JsonStr<'a> {
 }
 
 impl<'a> JsonStr<'a> {
-    /// The bytes between the quotes, escapes not decoded. Valid UTF-8.
+    /// The bytes between the quotes, escapes not decoded. Valid UTF-8 unless
+    /// [`has_escapes`](Self::has_escapes) says otherwise.
     #[inline]
     pub fn raw(&self) -> &'a [u8] {
         self.raw
     }
 
-    /// Whether the raw text contains a backslash escape, i.e. whether decoding changes it.
+    /// Whether decoding changes the raw text: it contains a backslash escape, or bytes that
+    /// are not valid UTF-8 (decoding replaces them with U+FFFD).
     #[inline]
     pub fn has_escapes(&self) -> bool {
         self.has_escapes
