@@ -219,61 +219,60 @@ async fn supervise(
         // from them. Problems the old components reported are theirs.
         health.clear_all();
         let new = *new;
-        if new.config.data_dir != loaded.config.data_dir {
-            match crate::data_dir::claim(&new.config.data_dir) {
-                Ok(lock) => _data_dir_lock = lock,
-                Err(e) => {
-                    tracing::error!(data_dir = %new.config.data_dir.display(), "{e}; keeping the old config");
-                    metrics.config_reloads.with_label_values(&["error"]).inc();
-                    running = match restart(&loaded, &metrics, &health) {
-                        Some(r) => r,
-                        None => return ExitCode::FAILURE,
-                    };
-                    continue;
+        // The new config takes over only once its pipeline runs: until then the old lock and
+        // telemetry server stay, so a failed reload leaves the agent exactly as it was.
+        let started = claim_if_moved(&loaded, &new).and_then(|lock| {
+            topology::start(&new, &base_context(&new, &metrics, &health))
+                .map(|running| (running, lock))
+                .map_err(|e| format!("cannot start the new pipeline: {e}"))
+        });
+        match started {
+            Ok((r, lock)) => {
+                if let Some(lock) = lock {
+                    _data_dir_lock = lock;
                 }
-            }
-        }
-        if new.config.telemetry != loaded.config.telemetry {
-            telemetry.stop().await;
-            if let Err(e) = telemetry
-                .serve(&new.config.telemetry, &metrics, &health)
-                .await
-            {
-                tracing::error!(address = %new.config.telemetry.address, error = %e, "cannot serve telemetry at the new address");
-            }
-        }
-        match topology::start(&new, &base_context(&new, &metrics, &health)) {
-            Ok(r) => {
+                if new.config.telemetry != loaded.config.telemetry {
+                    telemetry.stop().await;
+                    if let Err(e) = telemetry
+                        .serve(&new.config.telemetry, &metrics, &health)
+                        .await
+                    {
+                        tracing::error!(address = %new.config.telemetry.address, error = %e, "cannot serve telemetry at the new address");
+                    }
+                }
                 metrics.config_reloads.with_label_values(&["success"]).inc();
                 tracing::info!(config = %path, "config reloaded");
                 running = r;
                 loaded = new;
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot start the new pipeline; going on with the old config");
+                tracing::error!("{e}; going on with the old config");
                 metrics.config_reloads.with_label_values(&["error"]).inc();
-                running = match restart(&loaded, &metrics, &health) {
-                    Some(r) => r,
-                    None => return ExitCode::FAILURE,
+                running = match topology::start(&loaded, &base_context(&loaded, &metrics, &health))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot restart the old pipeline either");
+                        telemetry.stop().await;
+                        return ExitCode::FAILURE;
+                    }
                 };
             }
         }
     }
 }
 
-/// Starts `loaded`'s pipeline again after a reload that could not be applied.
-fn restart(
+/// The lock of `new`'s data_dir when a reload moves it (`None` when it stays).
+fn claim_if_moved(
     loaded: &logship_config::LoadedConfig,
-    metrics: &Arc<Metrics>,
-    health: &Arc<Health>,
-) -> Option<topology::Running> {
-    match topology::start(loaded, &base_context(loaded, metrics, health)) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot restart the old pipeline either");
-            None
-        }
+    new: &logship_config::LoadedConfig,
+) -> Result<Option<crate::data_dir::DataDirLock>, String> {
+    if new.config.data_dir == loaded.config.data_dir {
+        return Ok(None);
     }
+    crate::data_dir::claim(&new.config.data_dir)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", new.config.data_dir.display()))
 }
 
 /// The services every component of one pipeline shares; fresh stop tokens per pipeline.

@@ -48,12 +48,9 @@ pub(crate) fn decode(doc: &Spanned<DeTable<'_>>) -> Decoded {
 
     // What is left is `data_dir` and `[telemetry]` (and any misspelt top-level key, which
     // `Config`'s deny_unknown_fields names together with the valid ones).
-    let mut config = decode_collecting(doc.span(), globals, &mut issues, |table| {
-        Some(de::<Config>(table))
-    })
-    .flatten()
-    // With defaults in their place the components are still checked.
-    .unwrap_or_default();
+    let mut config = decode_collecting(doc.span(), globals, &mut issues, de::<Config>)
+        // With defaults in their place the components are still checked.
+        .unwrap_or_default();
     config.sources = section(
         sources,
         "sources",
@@ -79,20 +76,19 @@ const MAX_ISSUES_PER_TABLE: usize = 32;
 
 /// Decodes one table with `decode_one`, and on a mistake records it, removes the key it is in
 /// and decodes again, so every misspelt key and wrong value of the table is reported in one
-/// run (serde stops at the first). Returns `None` from `decode_one` as is (an unknown type),
-/// and `Some(None)` when the table had mistakes.
+/// run (serde stops at the first). `None` when the table had mistakes.
 fn decode_collecting<T>(
     span: Range<usize>,
     mut fields: DeTable<'_>,
     issues: &mut Vec<Issue>,
-    decode_one: impl Fn(Spanned<DeValue<'_>>) -> Option<Result<T, toml::de::Error>>,
-) -> Option<Option<T>> {
+    decode_one: impl Fn(Spanned<DeValue<'_>>) -> Result<T, toml::de::Error>,
+) -> Option<T> {
     let mut removed: Vec<String> = Vec::new();
     loop {
         let table = Spanned::new(span.clone(), DeValue::Table(fields.clone()));
-        let error = match decode_one(table)? {
-            Ok(decoded) if removed.is_empty() => return Some(Some(decoded)),
-            Ok(_) => return Some(None),
+        let error = match decode_one(table) {
+            Ok(decoded) if removed.is_empty() => return Some(decoded),
+            Ok(_) => return None,
             Err(error) => error,
         };
         // A required key that was removed above, or that a misspelt key already reported
@@ -103,7 +99,7 @@ fn decode_collecting<T>(
                 .first()
                 .is_some_and(|k| removed.iter().any(|r| r == k))
         {
-            return Some(None);
+            return None;
         }
         let issue = from_toml(&error, span.clone());
         if issue.kind == ProblemKind::UnknownField
@@ -130,12 +126,13 @@ fn decode_collecting<T>(
                 fields.remove(key.as_str());
                 removed.push(key);
             }
-            _ => return Some(None),
+            _ => return None,
         }
     }
 }
 
-type DecodeFn<T> = fn(&str, Spanned<DeValue<'_>>) -> Option<Result<T, toml::de::Error>>;
+/// Decodes a component of a known `type` (the caller checked it is one of the section's).
+type DecodeFn<T> = fn(&str, Spanned<DeValue<'_>>) -> Result<T, toml::de::Error>;
 
 /// Decodes one of `[sources]`, `[transforms]`, `[sinks]`.
 fn section<T>(
@@ -198,26 +195,29 @@ fn section<T>(
             ));
             continue;
         };
-        match decode_collecting(component_span, fields, issues, |table| {
+        if !types.contains(&type_name) {
+            let mut issue = Issue::new(
+                ProblemKind::UnknownComponentType,
+                type_span,
+                format!("unknown {singular} type `{type_name}`, expected one of {one_of}"),
+                "unknown type",
+            );
+            issue.help = did_you_mean(type_name, types.iter().copied());
+            issues.push(issue);
+            continue;
+        }
+        if let Some(decoded) = decode_collecting(component_span, fields, issues, |table| {
             decode_one(type_name, table)
         }) {
-            Some(Some(decoded)) => {
-                out.insert(id.into_inner().into_owned(), decoded);
-            }
-            Some(None) => {}
-            None => {
-                let mut issue = Issue::new(
-                    ProblemKind::UnknownComponentType,
-                    type_span,
-                    format!("unknown {singular} type `{type_name}`, expected one of {one_of}"),
-                    "unknown type",
-                );
-                issue.help = did_you_mean(type_name, types.iter().copied());
-                issues.push(issue);
-            }
+            out.insert(id.into_inner().into_owned(), decoded);
         }
     }
     out
+}
+
+/// Never reached: `section` refuses types not in its list before decoding.
+fn unknown_type(type_name: &str) -> toml::de::Error {
+    serde::de::Error::custom(format!("unknown type `{type_name}`"))
 }
 
 fn de<T: DeserializeOwned>(value: Spanned<DeValue<'_>>) -> Result<T, toml::de::Error> {
@@ -227,40 +227,40 @@ fn de<T: DeserializeOwned>(value: Spanned<DeValue<'_>>) -> Result<T, toml::de::E
 fn decode_source(
     type_name: &str,
     value: Spanned<DeValue<'_>>,
-) -> Option<Result<SourceConfig, toml::de::Error>> {
-    Some(match type_name {
+) -> Result<SourceConfig, toml::de::Error> {
+    match type_name {
         "file" => de::<FileSourceConfig>(value).map(SourceConfig::File),
         "stdin" => de::<StdinSourceConfig>(value).map(SourceConfig::Stdin),
         "docker" => de::<DockerSourceConfig>(value).map(SourceConfig::Docker),
         "kubernetes_logs" => {
             de::<KubernetesLogsSourceConfig>(value).map(SourceConfig::KubernetesLogs)
         }
-        _ => return None,
-    })
+        other => Err(unknown_type(other)),
+    }
 }
 
 fn decode_transform(
     type_name: &str,
     value: Spanned<DeValue<'_>>,
-) -> Option<Result<TransformConfig, toml::de::Error>> {
-    Some(match type_name {
+) -> Result<TransformConfig, toml::de::Error> {
+    match type_name {
         "json" => de::<ExtractTransformConfig>(value).map(TransformConfig::Json),
         "logfmt" => de::<ExtractTransformConfig>(value).map(TransformConfig::Logfmt),
         "regex" => de::<ExtractTransformConfig>(value).map(TransformConfig::Regex),
-        _ => return None,
-    })
+        other => Err(unknown_type(other)),
+    }
 }
 
 fn decode_sink(
     type_name: &str,
     value: Spanned<DeValue<'_>>,
-) -> Option<Result<SinkConfig, toml::de::Error>> {
-    Some(match type_name {
+) -> Result<SinkConfig, toml::de::Error> {
+    match type_name {
         "loki" => de::<LokiSinkConfig>(value).map(|c| SinkConfig::Loki(Box::new(c))),
         "console" => de::<ConsoleSinkConfig>(value).map(SinkConfig::Console),
         "blackhole" => de::<BlackholeSinkConfig>(value).map(SinkConfig::Blackhole),
-        _ => return None,
-    })
+        other => Err(unknown_type(other)),
+    }
 }
 
 /// Classifies a serde error from toml and adds a "did you mean" where serde listed the

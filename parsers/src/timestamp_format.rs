@@ -113,25 +113,18 @@ impl TimestampParser {
     /// An RFC 3339-like time without an offset (`2026-11-30T14:35:10.5`), in the zone.
     fn parse_civil(&self, text: &[u8]) -> Option<i64> {
         let text = std::str::from_utf8(text.trim_ascii()).ok()?;
-        let dt: jiff::civil::DateTime = text.parse().ok()?;
-        nanos(
-            self.zone
-                .to_ambiguous_zoned(dt)
-                .compatible()
-                .ok()?
-                .timestamp(),
-        )
+        self.civil_in_zone(text.parse().ok()?)
     }
 
     fn in_zone(&self, tm: &BrokenDownTime) -> Option<i64> {
-        let dt = tm.to_datetime().ok()?;
-        nanos(
-            self.zone
-                .to_ambiguous_zoned(dt)
-                .compatible()
-                .ok()?
-                .timestamp(),
-        )
+        self.civil_in_zone(tm.to_datetime().ok()?)
+    }
+
+    /// A wall-clock time in the configured zone; in a DST gap or overlap, the earlier
+    /// reading (jiff's `compatible`).
+    fn civil_in_zone(&self, dt: jiff::civil::DateTime) -> Option<i64> {
+        let zoned = self.zone.to_ambiguous_zoned(dt).compatible().ok()?;
+        nanos(zoned.timestamp())
     }
 
     /// Syslog's `Nov 30 14:00:00`: the read year, unless that is more than a day ahead of the

@@ -3,34 +3,19 @@
 //! and zone arriving with the right nanoseconds, and unparsable ones counted and shipped with
 //! the time they were read.
 
-use std::io::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use logship_tests::harness::Agent;
+use logship_tests::logwriter::append_raw;
 use logship_tests::loki::LokiReceiver;
 use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::timefmt::now_nanos;
 
 const T: Duration = Duration::from_secs(30);
 
 fn write_lines(dir: &std::path::Path, lines: &[&str]) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(logs_dir(dir).join("app.log"))
-        .unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
-}
-
-fn now_ns() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    )
-    .unwrap()
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    append_raw(&logs_dir(dir).join("app.log"), text.as_bytes()).unwrap();
 }
 
 #[test]
@@ -138,10 +123,10 @@ timestamp_format = "%Y-%m-%d %H:%M:%S,%f""#,
             r#"{"msg":"no time at all"}"#,
         ],
     );
-    let before = now_ns();
+    let before = now_nanos();
     let agent = Agent::start(&cfg.to_toml(), dir.path());
     assert!(loki.wait_for_count(4, T), "{:?}", loki.entries());
-    let after = now_ns();
+    let after = now_nanos();
     for e in loki.entries() {
         let line = e.line_str();
         if line.contains("good") {
