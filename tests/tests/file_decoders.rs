@@ -241,3 +241,51 @@ fn docker_json_files_get_container_labels_and_joined_16k_pieces() {
     assert_eq!(entries[1].label("level"), Some("error"));
     assert_eq!(entries[1].timestamp_ns, t0 + 10);
 }
+
+#[test]
+fn lines_that_are_not_in_the_decoders_format_ship_as_read_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url()).source("decoder = \"cri\"");
+    let good = format!(
+        "{} stdout F {{\"service\":\"api\",\"level\":\"info\"}}\n",
+        rfc3339_nanos(now_nanos())
+    );
+    let bad = [
+        "not a CRI line at all",
+        "2026-11-30T10:00:00Z sideways F unknown stream",
+    ];
+    let text = format!("{good}{}\n{}\n", bad[0], bad[1]);
+    std::fs::write(logs_dir(dir.path()).join("app.log"), text).unwrap();
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(
+        loki.wait_for_count(3, Duration::from_secs(20)),
+        "got {}",
+        loki.count()
+    );
+    let entries = loki.entries();
+    for b in bad {
+        assert!(
+            entries.iter().any(|e| e.line == b.as_bytes()),
+            "{b:?} shipped as read: {entries:?}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.line == br#"{"service":"api","level":"info"}"#)
+    );
+    assert!(agent.wait_for_metric(
+        "logship_source_decode_errors_total",
+        &[("component", "app")],
+        2.0,
+        Duration::from_secs(10)
+    ));
+    assert_eq!(
+        agent.metric(
+            "logship_source_decode_errors_total",
+            &[("component", "app")]
+        ),
+        2.0
+    );
+}
