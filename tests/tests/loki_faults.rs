@@ -307,3 +307,110 @@ fn ready_fails_once_loki_refuses_for_not_ready_after_secs_and_recovers() {
         agent.ready()
     );
 }
+
+/// Some gateways echo the request's headers in their error answers. Whatever form a
+/// configured secret took on the wire (token, password, `user:password`, its base64, JSON
+/// escaped), it never reaches the agent's log, `/ready` or `/metrics`.
+#[test]
+fn credentials_echoed_by_a_gateway_are_never_logged() {
+    const TOKEN: &str = "tok-3f9a/b+c==";
+    const USER: &str = "ops";
+    const PASSWORD: &str = "pa/ss:w0rd";
+    let basic = base64_of(&format!("{USER}:{PASSWORD}"));
+    let cases = [
+        (
+            format!("auth = {{ token = \"{TOKEN}\" }}"),
+            vec![TOKEN.to_owned(), TOKEN.replace('/', "\\/")],
+        ),
+        (
+            format!("auth = {{ user = \"{USER}\", password = \"{PASSWORD}\" }}"),
+            vec![
+                PASSWORD.to_owned(),
+                PASSWORD.replace('/', "\\/"),
+                basic.clone(),
+                basic.replace('/', "\\/"),
+            ],
+        ),
+    ];
+    for (auth, secrets) in cases {
+        let mut s = setup();
+        s.cfg = s.cfg.clone().sink(&auth);
+        // First a 400 (logged with its body, the batch is refused), then a 401 (logged with
+        // its body, retried), then Loki accepts.
+        s.loki.push_faults([
+            Fault::EchoHeaders { status: 400 },
+            Fault::EchoHeaders { status: 401 },
+        ]);
+        let log_file = logs_dir(s.dir.path()).join("app.log");
+        append_lines(&log_file, 1..=50).unwrap();
+        let agent = s.start();
+        assert!(wait_until(Duration::from_secs(20), || !s
+            .loki
+            .requests()
+            .is_empty()));
+        append_lines(&log_file, 51..=100).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(20), || s.loki.requests().len() >= 3),
+            "requests: {}",
+            s.loki.requests().len()
+        );
+        // The receiver did see the secret, and echoed it.
+        let echoed = s.loki.requests()[0].response_body.clone();
+        assert!(
+            secrets
+                .iter()
+                .any(|secret| echoed.contains(secret.as_str())),
+            "the receiver did not echo the credentials: {echoed}"
+        );
+        // The first batch was refused and counted; the second arrives after its 401.
+        assert_eq!(s.loki.count(), 50);
+        let discarded = || {
+            agent.metric(
+                "logship_component_discarded_events_total",
+                &[("component", "loki")],
+            )
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                s.loki.count() as f64 + discarded() == 100.0
+            }),
+            "stored {} + discarded {} != 100",
+            s.loki.count(),
+            discarded()
+        );
+        let log = agent.log();
+        assert!(
+            log.contains("request headers") && log.contains("***"),
+            "the echoed bodies should be logged, redacted:\n{log}"
+        );
+        let exposed = format!("{log}\n{}\n{:?}", agent.metrics(), agent.ready());
+        for secret in &secrets {
+            assert!(
+                !exposed.contains(secret.as_str()),
+                "{secret:?} leaked:\n{exposed}"
+            );
+        }
+    }
+}
+
+/// Standard base64 with padding.
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

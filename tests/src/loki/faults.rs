@@ -28,6 +28,12 @@ pub enum Fault {
     Status403,
     /// 404 `404 page not found`; stores nothing.
     Status404,
+    /// Answers `status` (stores nothing) with a body that echoes every request header as
+    /// `name: value` lines, then the same as a JSON object, as some gateways and proxies do.
+    EchoHeaders {
+        /// The HTTP status to answer with.
+        status: u16,
+    },
     /// Waits this long, then handles the request normally.
     Delay(Duration),
     /// Closes the connection without writing any HTTP answer; stores nothing.

@@ -72,6 +72,20 @@ fn all_headers(h: &HeaderMap) -> BTreeMap<String, String> {
     out
 }
 
+/// The request's headers as `name: value` lines, then as one JSON object (whose encoder
+/// escapes `/` as `\/`, as Go's does in HTML-safe mode).
+fn echo_headers(h: &HeaderMap) -> String {
+    let headers = all_headers(h);
+    let mut text = String::from("request headers:\n");
+    for (k, v) in &headers {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    let json = serde_json::to_string(&headers).unwrap_or_default();
+    text.push_str(&json.replace('/', "\\/"));
+    text.push('\n');
+    text
+}
+
 /// Entry count and an order-insensitive hash of (timestamp, line) pairs: a batch re-sent
 /// with its streams in another order still matches.
 fn digest(streams: &[DecodedStream]) -> (usize, u64) {
@@ -196,6 +210,10 @@ pub(crate) async fn handle(
             Fault::Status401 => Some(answer(StatusCode::UNAUTHORIZED, "no org id\n")),
             Fault::Status403 => Some(answer(StatusCode::FORBIDDEN, "forbidden\n")),
             Fault::Status404 => Some(answer(StatusCode::NOT_FOUND, "404 page not found\n")),
+            Fault::EchoHeaders { status } => Some(answer(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                echo_headers(&parts.headers),
+            )),
             Fault::Status413IfBodyOver(limit) if body.len() > *limit => Some(answer(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(

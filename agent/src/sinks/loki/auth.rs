@@ -11,12 +11,15 @@ use logship_config::schema::AuthConfig;
 use reqwest::header::HeaderValue;
 
 use super::error::LokiSinkError;
+use super::redact::Redactor;
 
 /// An `Authorization` header value, kept out of every `Debug` and log.
 #[derive(Clone)]
 pub struct Credentials {
     header: HeaderValue,
     scheme: &'static str,
+    /// Every text that reveals the secret: what a [`Redactor`] must remove.
+    revealing: Vec<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -32,10 +35,12 @@ impl Credentials {
         raw.extend_from_slice(user.as_bytes());
         raw.push(b':');
         raw.extend_from_slice(password.as_bytes());
-        let value = format!("Basic {}", base64(&raw));
+        let encoded = base64(&raw);
+        let value = format!("Basic {encoded}");
         Ok(Self {
             header: sensitive(&value, "auth.user/password")?,
             scheme: "Basic",
+            revealing: vec![password.to_owned(), format!("{user}:{password}"), encoded],
         })
     }
 
@@ -44,12 +49,18 @@ impl Credentials {
         Ok(Self {
             header: sensitive(&format!("Bearer {token}"), "auth.token")?,
             scheme: "Bearer",
+            revealing: vec![token.to_owned()],
         })
     }
 
     /// The header value to send.
     pub fn header(&self) -> &HeaderValue {
         &self.header
+    }
+
+    /// A redactor for every form in which these credentials are sent.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.revealing.iter().map(String::as_str))
     }
 
     /// The credentials `auth` describes, or `None` when it describes none.
@@ -179,6 +190,11 @@ mod tests {
         let c = Credentials::from_config(&a).unwrap().unwrap();
         assert_eq!(c.header(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert!(c.header().is_sensitive());
+        let echoed = "authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== (Aladdin:open sesame)";
+        assert_eq!(
+            c.redactor().redact(echoed),
+            "authorization: Basic *** (***)"
+        );
 
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(file, "  s3cr3t-token  ").unwrap();

@@ -37,6 +37,7 @@ mod encode_protobuf;
 mod error;
 mod labels;
 mod prehashed;
+mod redact;
 mod rejection;
 mod request;
 mod retry;

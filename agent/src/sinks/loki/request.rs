@@ -18,6 +18,7 @@ use reqwest::{StatusCode, Url};
 use super::auth::Credentials;
 use super::encode::BodyFormat;
 use super::error::LokiSinkError;
+use super::redact::Redactor;
 use super::rejection;
 use super::retry::parse_retry_after;
 use crate::error_chain::error_chain;
@@ -41,7 +42,7 @@ pub struct PushResponse {
     pub status: StatusCode,
     /// The wait `Retry-After` asked for, if it was present and valid.
     pub retry_after: Option<Duration>,
-    /// The first [`SNIPPET_BYTES`] of the body.
+    /// The first [`SNIPPET_BYTES`] of the body, as text, with the sink's secrets redacted.
     pub body: Bytes,
     /// For a 400: how many entries Loki says it ignored (its `total ignored: N` counts),
     /// or `None` when the answer does not say or was too long to read whole.
@@ -74,6 +75,7 @@ pub struct LokiClient {
     content_type: HeaderValue,
     content_encoding: Option<HeaderValue>,
     credentials: Option<Credentials>,
+    redactor: Redactor,
     tenant: Option<HeaderValue>,
     timeout: Duration,
 }
@@ -132,6 +134,10 @@ impl LokiClient {
             url,
             content_type: HeaderValue::from_static(format.content_type()),
             content_encoding: format.content_encoding().map(HeaderValue::from_static),
+            redactor: credentials
+                .as_ref()
+                .map(Credentials::redactor)
+                .unwrap_or_default(),
             credentials,
             tenant,
             timeout,
@@ -166,16 +172,23 @@ impl LokiClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let (body, ignored) = if status == StatusCode::BAD_REQUEST {
-            let (whole, complete) = read_body(response, REJECTION_BYTES).await;
-            let ignored = complete
-                .then(|| rejection::ignored_entries(&String::from_utf8_lossy(&whole)))
-                .flatten();
-            (whole.slice(..whole.len().min(SNIPPET_BYTES)), ignored)
+        let limit = if status == StatusCode::BAD_REQUEST {
+            REJECTION_BYTES
         } else {
-            let (whole, _) = read_body(response, DRAIN_BYTES).await;
-            (whole.slice(..whole.len().min(SNIPPET_BYTES)), None)
+            DRAIN_BYTES
         };
+        let (whole, complete) = read_body(response, limit).await;
+        // Redacted before anything looks at it, and only then cut, so no secret survives
+        // even in part.
+        let text = self
+            .redactor
+            .redact(&String::from_utf8_lossy(&whole))
+            .into_owned();
+        let ignored = (status == StatusCode::BAD_REQUEST && complete)
+            .then(|| rejection::ignored_entries(&text))
+            .flatten();
+        let body = Bytes::from(text);
+        let body = body.slice(..floor_char_boundary(&body, SNIPPET_BYTES));
         Ok(PushResponse {
             status,
             retry_after,
@@ -191,6 +204,15 @@ impl LokiClient {
             PushError::Connection(error_chain(&e.without_url()))
         }
     }
+}
+
+/// The largest index ≤ `at` that does not split a UTF-8 character of `text`.
+fn floor_char_boundary(text: &[u8], at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while at > 0 && at < text.len() && (text[at] & 0xC0) == 0x80 {
+        at -= 1;
+    }
+    at
 }
 
 /// The body, up to `limit` bytes, and whether that was all of it. Reading on (rather than
