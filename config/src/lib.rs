@@ -74,6 +74,7 @@ mod merge;
 mod report;
 pub mod schema;
 mod suggest;
+pub mod units;
 mod validate;
 mod wording;
 

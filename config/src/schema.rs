@@ -17,6 +17,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+mod loki_limits;
+
+pub use loki_limits::LokiLimitsConfig;
+
 /// A whole pipeline file: where state lives, the agent's own telemetry, and the component graph.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -600,6 +604,9 @@ pub struct LokiSinkConfig {
     /// refused, timeouts, 5xx, 429, auth) for longer than this; 200 again at the next success.
     #[serde(default = "default_not_ready_after_secs")]
     pub not_ready_after_secs: u64,
+    /// What the Loki behind this sink refuses, and which repairs logship makes before sending.
+    #[serde(default)]
+    pub limits: LokiLimitsConfig,
 }
 
 fn default_not_ready_after_secs() -> u64 {

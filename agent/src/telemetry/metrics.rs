@@ -45,6 +45,8 @@ pub struct Metrics {
     pub loki_inflight: IntGaugeVec,
     /// Compressed bytes sent to Loki.
     pub loki_sent_bytes: IntCounterVec,
+    /// Entries changed so that Loki accepts them, by reason.
+    pub loki_entries_repaired: IntCounterVec,
     /// Labels whose value collapsed into the overflow value.
     pub label_overflow: IntCounterVec,
     /// Bytes read from a source but not yet acknowledged by every sink.
@@ -225,6 +227,11 @@ impl Metrics {
                 "logship_loki_inflight_requests",
                 "Loki push requests in flight.",
                 comp,
+            ),
+            loki_entries_repaired: c(
+                "logship_loki_entries_repaired_total",
+                "Entries changed before sending so that Loki's limits accept them, by reason.",
+                &["component", "reason"],
             ),
             loki_sent_bytes: c(
                 "logship_loki_sent_bytes_total",

@@ -20,7 +20,9 @@ use super::decode::{DecodedStream, decode_body};
 use super::faults::{Action, Fault};
 use super::labels::format_labels;
 use super::store::{ReceivedEntry, RejectedEntry, RequestRecord, Shared};
-use super::validate::{StreamFailures, failure_body, validate_entry, validate_labels};
+use super::validate::{
+    StreamFailures, failure_body, validate_entry, validate_labels, validate_not_behind,
+};
 use crate::timefmt::{now_nanos, rfc3339_seconds};
 
 /// Per-connection handles: `drop_conn` makes the connection task close the socket without an
@@ -281,8 +283,8 @@ pub(crate) async fn handle(
     Ok(finish_with(&shared, rec, a, accepted, rejected))
 }
 
-/// Validates: the answer (204 or Loki's partial-failure 400), the entries to store and the
-/// entries refused.
+/// Validates as Loki's distributor and then its ingester would: the answer (204, or 400 with
+/// Loki's text), the entries to store and the entries refused.
 fn store(
     shared: &Shared,
     rec: &mut RequestRecord,
@@ -294,12 +296,22 @@ fn store(
     let limits = &shared.config.limits;
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
-    let mut failures = Vec::new();
+    // The distributor's refusals (one message each) and the ingester's (per stream).
+    let mut distributor = Vec::new();
+    let mut ingester = Vec::new();
     let mut position = 0usize;
+    // Held for the whole request, so concurrent pushes to one stream see each other's
+    // newest entries, as the ingester's stream lock makes them.
+    let mut guard = shared.lock();
+    let newest = &mut guard.newest;
     for s in streams {
         let labels_text = format_labels(&s.labels);
         let label_err = validate_labels(limits, &s.labels).err();
+        if let Some(err) = &label_err {
+            distributor.push(err.clone());
+        }
         let labels: BTreeMap<String, String> = s.labels.into_iter().collect();
+        let stream_key = (tenant.clone(), labels_text.clone());
         let mut fail = StreamFailures {
             labels_text: labels_text.clone(),
             total: s.entries.len(),
@@ -307,17 +319,44 @@ fn store(
         };
         for e in s.entries {
             position += 1;
-            let mut verdict = match &label_err {
+            let checked = match &label_err {
                 Some(err) => Err(err.clone()),
                 None => validate_entry(limits, &labels_text, &e, now),
             };
-            if verdict.is_ok() && reject_every.is_some_and(|n| position.is_multiple_of(n)) {
-                verdict = Err(format!(
-                    "entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}",
-                    rfc3339_seconds(e.timestamp_ns),
-                    rfc3339_seconds(now)
-                ));
-            }
+            let verdict = match checked {
+                Err(reason) => {
+                    if label_err.is_none() {
+                        distributor.push(reason.clone());
+                    }
+                    Err(reason)
+                }
+                Ok(()) => {
+                    let behind = if reject_every.is_some_and(|n| position.is_multiple_of(n)) {
+                        Err(format!(
+                            "entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}",
+                            rfc3339_seconds(e.timestamp_ns),
+                            rfc3339_seconds(now)
+                        ))
+                    } else {
+                        validate_not_behind(
+                            limits,
+                            newest.get(&stream_key).copied(),
+                            e.timestamp_ns,
+                        )
+                    };
+                    match behind {
+                        Ok(()) => {
+                            let n = newest.entry(stream_key.clone()).or_insert(e.timestamp_ns);
+                            *n = (*n).max(e.timestamp_ns);
+                            Ok(())
+                        }
+                        Err(reason) => {
+                            fail.ignored.push((e.timestamp_ns, reason.clone()));
+                            Err(reason)
+                        }
+                    }
+                }
+            };
             let entry = ReceivedEntry {
                 tenant: tenant.clone(),
                 labels: labels.clone(),
@@ -327,17 +366,19 @@ fn store(
             };
             match verdict {
                 Ok(()) => accepted.push(entry),
-                Err(reason) => {
-                    fail.ignored.push((entry.timestamp_ns, reason.clone()));
-                    rejected.push(RejectedEntry { entry, reason });
-                }
+                Err(reason) => rejected.push(RejectedEntry { entry, reason }),
             }
         }
-        failures.push(fail);
+        ingester.push(fail);
     }
+    drop(guard);
     rec.stored = accepted.len();
     rec.rejected = rejected.len();
-    let a = match failure_body(tenant.as_deref().unwrap_or("fake"), &failures) {
+    // An ingester error is what the distributor returns when there is one; its own
+    // validation messages are returned otherwise.
+    let body = failure_body(tenant.as_deref().unwrap_or("fake"), &ingester)
+        .or_else(|| (!distributor.is_empty()).then(|| distributor.join("\n")));
+    let a = match body {
         None => answer(StatusCode::NO_CONTENT, ""),
         Some(body) => answer(StatusCode::BAD_REQUEST, body),
     };

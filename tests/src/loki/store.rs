@@ -1,7 +1,7 @@
 //! What the receiver recorded: accepted entries, rejected entries, one record per request,
 //! and the fault script. Shared between the server tasks and the test thread.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     pub accepted: u64,
     pub script: VecDeque<Fault>,
     pub mode: Mode,
+    /// The newest stored timestamp of each stream, by (tenant, labels text): what the
+    /// ingester's "entry too far behind" compares with.
+    pub newest: HashMap<(Option<String>, String), i64>,
 }
 
 /// State shared by the server and the handle.

@@ -270,11 +270,8 @@ fn validation_drops_bad_entries_and_keeps_the_rest() {
     );
     assert_eq!(r.status, 400);
     let body = r.text();
-    assert!(
-        body.contains("total ignored: 4 out of 6 for stream: {job=\"a\"}"),
-        "{body}"
-    );
-    assert!(body.contains("total ignored: 1 out of 1"), "{body}");
+    // The distributor's refusals: one message per line, no counts.
+    assert_eq!(body.lines().count(), 5, "{body}");
     assert!(
         body.contains("max entry size '100' bytes exceeded"),
         "{body}"
@@ -282,11 +279,54 @@ fn validation_drops_bad_entries_and_keeps_the_rest() {
     assert!(body.contains("timestamp too old"), "{body}");
     assert!(body.contains("timestamp too new"), "{body}");
     assert!(body.contains("structured metadata too large"), "{body}");
-    assert!(body.contains("16 label names; limit 15"), "{body}");
-    assert!(body.contains("entry with timestamp "), "{body}");
+    assert!(
+        body.contains("17 label names; limit 15"),
+        "16 labels and the service_name Loki adds: {body}"
+    );
+    assert!(!body.contains("total ignored"), "{body}");
     let lines: Vec<Vec<u8>> = rx.entries().into_iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![b"ok1".to_vec(), b"ok2".to_vec()]);
     assert_eq!(rx.rejected().len(), 5);
+}
+
+#[test]
+fn entries_too_far_behind_their_stream_are_refused_by_the_ingester() {
+    let rx = LokiReceiver::new().unwrap();
+    let now = now_nanos();
+    let hour = 3_600_000_000_000i64;
+    let first = push(
+        &rx,
+        &[PROTO],
+        &proto_body(&[(r#"{job="a"}"#, &[(now, b"new", &[])])]),
+    );
+    assert_eq!(first.status, 204);
+    let r = push(
+        &rx,
+        &[PROTO],
+        &proto_body(&[
+            (
+                r#"{job="a"}"#,
+                &[
+                    (now - 2 * hour, b"behind", &[]),
+                    (now - hour / 2, b"near", &[]),
+                ],
+            ),
+            (r#"{job="b"}"#, &[(now - 2 * hour, b"other stream", &[])]),
+        ]),
+    );
+    assert_eq!(r.status, 400);
+    let body = r.text();
+    assert!(
+        body.starts_with("entry with timestamp ")
+            && body.contains("ignored, reason: 'entry too far behind, entry timestamp is: ")
+            && body.ends_with("total ignored: 1 out of 2 for stream: {job=\"a\"}"),
+        "{body}"
+    );
+    let lines: Vec<Vec<u8>> = rx.entries().into_iter().map(|e| e.line).collect();
+    assert_eq!(
+        lines,
+        vec![b"new".to_vec(), b"near".to_vec(), b"other stream".to_vec()]
+    );
 }
 
 #[test]

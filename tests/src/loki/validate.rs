@@ -1,6 +1,11 @@
-//! Loki's distributor validation (`pkg/distributor/validator.go`) with its default limits:
-//! a stream whose labels break a limit loses all its entries; an entry that breaks a limit is
-//! dropped on its own; the rest is stored and the answer is 400 listing what was ignored.
+//! Loki's validation with its default limits, in its two places:
+//!
+//! - the distributor (`pkg/distributor/validator.go`): a stream whose labels break a limit
+//!   loses all its entries; an entry that breaks a limit is dropped on its own; the rest is
+//!   stored and the answer is 400 with the refusals' messages, one per line, and no counts;
+//! - the ingester: an entry more than `max_chunk_age / 2` behind the newest entry of its
+//!   stream is "too far behind"; the answer then is the ingester's, one paragraph per stream
+//!   ending `total ignored: N out of M` (it replaces the distributor's messages).
 
 use std::time::Duration;
 
@@ -19,7 +24,11 @@ pub struct Limits {
     pub reject_old_samples_max_age: Duration,
     /// `creation_grace_period` (10m): newer timestamps are rejected.
     pub creation_grace_period: Duration,
-    /// `max_label_names_per_series` (15); `service_name` is not counted.
+    /// `max_chunk_age` (2h): the ingester refuses entries more than half of it behind the
+    /// newest entry of their stream.
+    pub max_chunk_age: Duration,
+    /// `max_label_names_per_series` (15), counting the `service_name` Loki 3 adds to a
+    /// stream that has none.
     pub max_label_names_per_series: usize,
     /// `max_label_name_length` (1024).
     pub max_label_name_length: usize,
@@ -38,6 +47,7 @@ impl Default for Limits {
             reject_old_samples: true,
             reject_old_samples_max_age: Duration::from_secs(7 * 24 * 3600),
             creation_grace_period: Duration::from_secs(600),
+            max_chunk_age: Duration::from_secs(2 * 3600),
             max_label_names_per_series: 15,
             max_label_name_length: 1024,
             max_label_value_length: 2048,
@@ -58,9 +68,10 @@ pub fn validate_labels(limits: &Limits, labels: &LabelPairs) -> Result<(), Strin
     if labels.is_empty() {
         return Err("error at least one label pair is required per stream".to_owned());
     }
+    // Loki 3 adds `service_name` (discover_service_name) before it counts.
     let mut count = labels.len();
-    if labels.iter().any(|(k, _)| k == "service_name") {
-        count -= 1;
+    if !labels.iter().any(|(k, _)| k == "service_name") {
+        count += 1;
     }
     if count > limits.max_label_names_per_series {
         return Err(format!(
@@ -138,6 +149,23 @@ pub fn validate_entry(
                 limits.max_structured_metadata_entries_count
             ));
         }
+    }
+    Ok(())
+}
+
+/// The ingester's check: `Err` when `ts` is more than half of `max_chunk_age` behind
+/// `newest`, the stream's newest timestamp so far (`None` for a new stream).
+pub fn validate_not_behind(limits: &Limits, newest: Option<i64>, ts: i64) -> Result<(), String> {
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    let oldest = newest.saturating_sub(nanos(limits.max_chunk_age / 2));
+    if ts < oldest {
+        return Err(format!(
+            "entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}",
+            rfc3339_seconds(ts),
+            rfc3339_seconds(oldest)
+        ));
     }
     Ok(())
 }
@@ -240,13 +268,19 @@ mod tests {
                 .map(|i| (format!("l{i:02}"), "v".to_owned()))
                 .collect()
         };
-        assert!(validate_labels(&l, &mk(15)).is_ok());
+        assert!(validate_labels(&l, &mk(14)).is_ok());
+        assert!(
+            validate_labels(&l, &mk(15))
+                .unwrap_err()
+                .contains("16 label names; limit 15"),
+            "Loki adds service_name, which counts"
+        );
         assert!(
             validate_labels(&l, &mk(16))
                 .unwrap_err()
-                .contains("16 label names")
+                .contains("17 label names; limit 15")
         );
-        let mut with_service = mk(15);
+        let mut with_service = mk(14);
         with_service.push(("service_name".to_owned(), "x".to_owned()));
         assert!(validate_labels(&l, &with_service).is_ok());
         assert!(validate_labels(&l, &vec![]).is_err());
@@ -264,6 +298,19 @@ mod tests {
             validate_labels(&l, &dup)
                 .unwrap_err()
                 .contains("duplicate label name")
+        );
+    }
+
+    #[test]
+    fn too_far_behind_is_half_the_chunk_age() {
+        let l = Limits::default();
+        let hour = 3_600_000_000_000i64;
+        assert!(validate_not_behind(&l, None, 0).is_ok());
+        assert!(validate_not_behind(&l, Some(NOW), NOW - hour).is_ok());
+        let e = validate_not_behind(&l, Some(NOW), NOW - hour - 1).unwrap_err();
+        assert!(
+            e.starts_with("entry too far behind, entry timestamp is: "),
+            "{e}"
         );
     }
 

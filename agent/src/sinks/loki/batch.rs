@@ -14,6 +14,7 @@ use logship_config::schema::BatchConfig;
 use tokio::time::Instant;
 
 use super::prehashed::PrehashedState;
+use super::repair::UNKNOWN;
 use crate::pipeline::AckToken;
 use crate::pipeline::{Event, LabelSet};
 
@@ -26,12 +27,24 @@ use crate::pipeline::{Event, LabelSet};
 pub struct Stream {
     labels: LabelSet,
     entries: Vec<Event>,
+    /// The newest timestamp of this stream sent so far, this batch included, or
+    /// [`UNKNOWN`]: what Loki's "entry too far behind" compares with.
+    newest_ns: i64,
 }
 
 impl Stream {
     /// A stream with these labels and entries.
     pub fn new(labels: LabelSet, entries: Vec<Event>) -> Self {
-        Self { labels, entries }
+        Self {
+            labels,
+            entries,
+            newest_ns: UNKNOWN,
+        }
+    }
+
+    /// The newest timestamp of this stream known when the batch was built (see the field).
+    pub fn newest_ns(&self) -> i64 {
+        self.newest_ns
     }
 
     /// The stream's labels (already merged with the sink's static labels).
@@ -108,14 +121,31 @@ impl Batch {
     }
 
     /// The index of the stream for `labels`, created when it is new to this batch.
+    #[cfg(test)]
     pub fn stream_index(&mut self, labels: &LabelSet) -> usize {
+        self.open_stream(labels, || UNKNOWN)
+    }
+
+    /// The index of the stream for `labels`; when it is new to this batch, its newest
+    /// timestamp so far is `known_newest()`.
+    pub fn open_stream(&mut self, labels: &LabelSet, known_newest: impl FnOnce() -> i64) -> usize {
         if let Some(&i) = self.index.get(labels) {
             return i;
         }
         let i = self.streams.len();
-        self.streams.push(Stream::new(labels.clone(), Vec::new()));
+        let mut stream = Stream::new(labels.clone(), Vec::new());
+        stream.newest_ns = known_newest();
+        self.streams.push(stream);
         self.index.insert(labels.clone(), i);
         i
+    }
+
+    /// The newest timestamp of stream `stream`, for the repairs to read and raise.
+    ///
+    /// # Panics
+    /// When `stream` is not an index returned by [`Batch::open_stream`] (a programming error).
+    pub fn newest_mut(&mut self, stream: usize) -> &mut i64 {
+        &mut self.streams[stream].newest_ns
     }
 
     /// Appends `event` (whose [`event_size`] is `size`) to stream `stream`. `now` is when it

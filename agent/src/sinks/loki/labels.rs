@@ -1,6 +1,9 @@
 //! The stream labels the sink sends: the event's labels, checked by the cardinality guard,
 //! merged with the sink's static labels, and interned.
 //!
+//! The merged set is then made acceptable to Loki ([`LabelRepair`]): names made valid, long
+//! names and values cut, labels beyond Loki's count moved to structured metadata.
+//!
 //! Static labels win over event labels of the same name (as in Vector): they are what the
 //! operator wrote for this sink, e.g. `cluster = "prod"`, and must not be overridden by whatever
 //! a log line or container happens to carry. A stream that would end up with no label at all
@@ -21,10 +24,12 @@ use std::time::Duration;
 
 use lru::LruCache;
 use prometheus::IntCounter;
-use smallvec::SmallVec;
 use tokio::time::Instant;
 
+use bytes::Bytes;
+
 use super::cardinality::{Admission, CardinalityGuard};
+use super::label_repair::LabelRepair;
 use super::prehashed::PrehashedState;
 use crate::pipeline::LabelSet;
 
@@ -40,18 +45,21 @@ const DEFAULT_LABEL: (&str, &str) = ("agent", "logship");
 /// The labels to send for one incoming label set.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The merged, guarded set.
+    /// The merged, guarded, repaired set.
     pub labels: LabelSet,
-    /// One counter per label that collapsed to the overflow value; bump each per line.
-    pub overflow: Arc<[IntCounter]>,
+    /// One counter per label that collapsed to the overflow value and per label repair
+    /// made; each is bumped once per line.
+    pub per_line: Arc<[IntCounter]>,
+    /// Labels that did not fit Loki's limits, sent as structured metadata of every entry.
+    pub demoted: Arc<[(Arc<str>, Bytes)]>,
     checked_at: Instant,
 }
 
 impl Resolved {
-    /// Counts one line under every label that overflowed.
+    /// Counts one line under every label that overflowed or was repaired.
     #[inline]
     pub fn count_line(&self) {
-        for counter in self.overflow.iter() {
+        for counter in self.per_line.iter() {
             counter.inc();
         }
     }
@@ -62,6 +70,7 @@ pub struct StreamLabeler {
     static_pairs: Vec<(Arc<str>, Arc<str>)>,
     overflow_value: Arc<str>,
     guard: CardinalityGuard,
+    repair: LabelRepair,
     cache: LruCache<LabelSet, Resolved, PrehashedState>,
 }
 
@@ -76,11 +85,13 @@ impl std::fmt::Debug for StreamLabeler {
 }
 
 impl StreamLabeler {
-    /// A labeler adding `static_labels`, collapsing guarded values to `overflow_value`.
+    /// A labeler adding `static_labels`, collapsing guarded values to `overflow_value`, and
+    /// making the result fit Loki's label limits with `repair`.
     pub fn new(
         static_labels: &BTreeMap<String, String>,
         overflow_value: &str,
         guard: CardinalityGuard,
+        repair: LabelRepair,
     ) -> Self {
         Self {
             static_pairs: static_labels
@@ -89,6 +100,7 @@ impl StreamLabeler {
                 .collect(),
             overflow_value: Arc::from(overflow_value),
             guard,
+            repair,
             cache: LruCache::with_hasher(CACHE_CAPACITY, PrehashedState),
         }
     }
@@ -106,7 +118,7 @@ impl StreamLabeler {
     }
 
     fn merge(&mut self, labels: &LabelSet, now: Instant) -> Resolved {
-        let mut pairs: SmallVec<[(Arc<str>, Arc<str>); 12]> = SmallVec::new();
+        let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(labels.pairs().len() + 4);
         let mut overflow = Vec::new();
         for (name, value) in labels.pairs() {
             if self.static_pairs.iter().any(|(k, _)| k == name) {
@@ -124,9 +136,15 @@ impl StreamLabeler {
         if pairs.is_empty() {
             pairs.push((Arc::from(DEFAULT_LABEL.0), Arc::from(DEFAULT_LABEL.1)));
         }
+        let statics = &self.static_pairs;
+        let repaired = self
+            .repair
+            .repair(&mut pairs, |name| statics.iter().any(|(k, _)| &**k == name));
+        overflow.extend(repaired.counters);
         Resolved {
             labels: LabelSet::new(pairs),
-            overflow: overflow.into(),
+            per_line: overflow.into(),
+            demoted: repaired.demoted.into(),
             checked_at: now,
         }
     }
@@ -148,7 +166,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        (StreamLabeler::new(&statics, "__overflow__", guard), metrics)
+        let repair = LabelRepair::new(
+            &logship_config::schema::LokiLimitsConfig::default(),
+            &metrics,
+            "loki",
+        );
+        (
+            StreamLabeler::new(&statics, "__overflow__", guard, repair),
+            metrics,
+        )
     }
 
     #[test]
@@ -160,7 +186,7 @@ mod tests {
             r.labels.selector(),
             r#"{cluster="eu", env="prod", service="api"}"#
         );
-        assert!(r.overflow.is_empty());
+        assert!(r.per_line.is_empty());
     }
 
     #[test]

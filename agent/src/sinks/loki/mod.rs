@@ -35,10 +35,12 @@ mod encode;
 pub(crate) mod encode_json;
 mod encode_protobuf;
 mod error;
+mod label_repair;
 mod labels;
 mod prehashed;
 mod redact;
 mod rejection;
+mod repair;
 mod request;
 mod retry;
 
@@ -63,7 +65,9 @@ use crate::pipeline::{Chunk, LabelSet};
 use batch::{Batch, BatchLimits};
 use cardinality::CardinalityGuard;
 use deliver::{Shared, SinkMetrics, deliver};
+use label_repair::LabelRepair;
 use labels::{Resolved, StreamLabeler};
+use repair::EntryRepair;
 use request::LokiClient;
 
 pub use batch::{Stream, event_size};
@@ -80,6 +84,7 @@ pub struct LokiSink {
     ctx: ComponentContext,
     shared: Arc<Shared>,
     labeler: StreamLabeler,
+    repair: EntryRepair,
     limits: BatchLimits,
     encoder: BodyEncoder,
     slots: Arc<Semaphore>,
@@ -112,7 +117,14 @@ impl LokiSink {
         let client = LokiClient::new(config, format)?;
         let guard =
             CardinalityGuard::new(limit, ctx.id.clone(), ctx.metrics.label_overflow.clone());
-        let labeler = StreamLabeler::new(&config.labels, &config.cardinality_overflow_value, guard);
+        let label_repair = LabelRepair::new(&config.limits, &ctx.metrics, &ctx.id);
+        let labeler = StreamLabeler::new(
+            &config.labels,
+            &config.cardinality_overflow_value,
+            guard,
+            label_repair,
+        );
+        let repair = EntryRepair::new(&config.limits, &ctx.metrics, &ctx.id);
         let request = &config.request;
         let shared = Shared::new(
             ctx.id.clone(),
@@ -127,6 +139,7 @@ impl LokiSink {
         Ok(Self {
             shared: Arc::new(shared),
             labeler,
+            repair,
             limits: BatchLimits::from_config(&config.batch),
             encoder: format.encoder(),
             slots: Arc::new(Semaphore::new(request.concurrency)),
@@ -176,7 +189,8 @@ impl LokiSink {
         grace_timer.abort();
     }
 
-    /// Moves a chunk's events into the current batch, sending batches as they fill.
+    /// Moves a chunk's events into the current batch (repaired to fit Loki's limits), sending
+    /// batches as they fill.
     async fn ingest(&mut self, chunk: Chunk, batch: &mut Batch, tasks: &mut JoinSet<()>) {
         let Chunk { events, ack } = chunk;
         let metrics = &self.shared.metrics.component;
@@ -186,32 +200,37 @@ impl LokiSink {
             return;
         }
         let mut now = Instant::now();
+        let now_ns = wall_clock_ns();
         let mut line_bytes = 0u64;
         // Whether this chunk's token is already in the current batch.
         let mut token_in_batch = false;
-        // The last incoming label set and where its events go, so runs of events of one
-        // stream skip even the labeler's map lookup.
-        let mut last: Option<(LabelSet, usize, Resolved)> = None;
-        for event in events {
-            let size = event_size(&event);
+        // The last incoming label set, what it resolved to and its stream in the batch, so
+        // runs of events of one stream skip even the labeler's map lookup.
+        let mut last: Option<(LabelSet, Resolved, usize)> = None;
+        for mut event in events {
             line_bytes += event.line.len() as u64;
-            if !batch.has_room_for(size, &self.limits) {
-                self.flush(batch, tasks).await;
-                (token_in_batch, last, now) = (false, None, Instant::now());
-            }
-            let stream = match &last {
-                Some((incoming, stream, resolved)) if incoming.ptr_eq(&event.labels) => {
-                    resolved.count_line();
-                    *stream
-                }
+            let current = match last.take() {
+                Some(hit) if hit.0.ptr_eq(&event.labels) => hit,
                 _ => {
                     let resolved = self.labeler.resolve(&event.labels, now);
-                    resolved.count_line();
-                    let stream = batch.stream_index(&resolved.labels);
-                    last = Some((event.labels.clone(), stream, resolved));
-                    stream
+                    let stream = self.open_stream(batch, &resolved.labels);
+                    (event.labels.clone(), resolved, stream)
                 }
             };
+            let (_, resolved, stream) = last.insert(current);
+            resolved.count_line();
+            if !resolved.demoted.is_empty() {
+                event.metadata.extend(resolved.demoted.iter().cloned());
+            }
+            self.repair
+                .repair(&mut event, batch.newest_mut(*stream), now_ns);
+            let size = event_size(&event);
+            if !batch.has_room_for(size, &self.limits) {
+                self.flush(batch, tasks).await;
+                (token_in_batch, now) = (false, Instant::now());
+                *stream = self.open_stream(batch, &resolved.labels);
+            }
+            let stream = *stream;
             if !token_in_batch {
                 batch.add_token(ack.clone());
                 token_in_batch = true;
@@ -231,12 +250,21 @@ impl LokiSink {
         ack.delivered();
     }
 
+    /// The stream of `labels` in `batch`, knowing its newest timestamp from earlier batches.
+    fn open_stream(&mut self, batch: &mut Batch, labels: &LabelSet) -> usize {
+        let repair = &mut self.repair;
+        batch.open_stream(labels, || repair.known_newest(labels))
+    }
+
     /// Hands the current batch to a delivery task, waiting for a free slot first.
     async fn flush(&mut self, batch: &mut Batch, tasks: &mut JoinSet<()>) {
         if batch.is_empty() {
             return;
         }
         let full = std::mem::take(batch);
+        for stream in full.streams() {
+            self.repair.remember(stream.labels(), stream.newest_ns());
+        }
         while let Some(joined) = tasks.try_join_next() {
             self.reap(joined);
         }
@@ -264,6 +292,13 @@ impl LokiSink {
             tracing::error!(component = %self.ctx.id, error = %e, "a Loki delivery task failed");
         }
     }
+}
+
+/// Now as Unix nanoseconds.
+fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Sleeps until `deadline`, or forever when there is none.

@@ -46,6 +46,12 @@ pub(super) fn config(endpoint: &str) -> LokiSinkConfig {
         label_cardinality_limit: 100,
         cardinality_overflow_value: "__overflow__".into(),
         not_ready_after_secs: 30,
+        // These tests send fixed timestamps from 2024; re-stamping is tested in `repair`
+        // and end to end.
+        limits: logship_config::schema::LokiLimitsConfig {
+            repair_timestamps: false,
+            ..Default::default()
+        },
     }
 }
 
@@ -261,7 +267,9 @@ async fn empty_chunk_is_settled_at_once() {
 async fn rejected_400_is_settled_and_counted_as_discarded_not_retried() {
     let loki = FakeLoki::start().await;
     loki.script([
-        Reply::status(400).body("entry for stream '{service=\"api\"}' has timestamp too old")
+        // About the stream's labels: every entry of it refused, how many not said.
+        Reply::status(400)
+            .body("entry for stream '{service=\"api\"}' has 17 label names; limit 15"),
     ]);
     let ctx = ctx();
     let (tx, run) = start(&config(&loki.endpoint()), ctx.clone());

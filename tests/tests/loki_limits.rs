@@ -1,0 +1,230 @@
+//! Loki's stock limits against the real binary: entries Loki would refuse (too old, too new,
+//! too far behind their stream, oversized metadata, over-long lines and label values, too many
+//! labels) arrive repaired between normal ones, each exactly once, nothing refused, and the
+//! repairs counted by reason. The receiver enforces Loki's defaults and answers like Loki.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use logship_tests::harness::Agent;
+use logship_tests::logwriter::append_raw;
+use logship_tests::loki::{Limits, LokiReceiver, ReceivedEntry, ReceiverConfig};
+use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::timefmt::{now_nanos, parse_rfc3339_nanos, rfc3339_nanos};
+
+const T: Duration = Duration::from_secs(30);
+const MINUTE: i64 = 60_000_000_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// A JSON line with `seq` and `time`, plus `extra` fields (already JSON, with a leading comma).
+fn line(seq: u64, time_ns: i64, extra: &str) -> String {
+    format!(
+        r#"{{"time":"{}","service":"api","level":"info","seq":{seq},"trace_id":"{:032x}"{extra}}}"#,
+        rfc3339_nanos(time_ns),
+        seq
+    )
+}
+
+fn write(dir: &std::path::Path, lines: &[String]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    append_raw(&logs_dir(dir).join("app.log"), text.as_bytes()).unwrap();
+}
+
+fn seq_of(e: &ReceivedEntry) -> u64 {
+    let text = e.line_str();
+    let at = text.find("\"seq\":").expect("a seq") + 6;
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a number")
+}
+
+fn repaired(agent: &Agent, reason: &str) -> f64 {
+    agent.metric(
+        "logship_loki_entries_repaired_total",
+        &[("component", "loki"), ("reason", reason)],
+    )
+}
+
+#[test]
+fn entries_loki_would_refuse_arrive_repaired_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Loki's default limits, but for label values, which this Loki limits to 1000 bytes (and
+    // the sink is told so): the json transform already cuts values at Loki's default 2048.
+    let loki = LokiReceiver::with_config(ReceiverConfig {
+        limits: Limits {
+            max_label_value_length: 1000,
+            ..Limits::default()
+        },
+        ..ReceiverConfig::default()
+    })
+    .unwrap();
+    let extra_labels: String = (1..=13)
+        .map(|i| format!(", x{i:02} = \"x{i:02}\""))
+        .collect();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url())
+        .source("max_line_bytes = 1048576")
+        .sink("limits = { max_label_value_length = 1000 }")
+        .transform(&format!(
+            r#"type = "json"
+labels = {{ service = "service", level = "level"{extra_labels} }}
+structured_metadata = {{ trace_id = "trace_id", stack = "stack" }}
+timestamp = "time""#
+        ));
+    let now = now_nanos();
+    let many: String = (1..=13).map(|i| format!(r#","x{i:02}":"v""#)).collect();
+    let first = vec![
+        line(1, now, ""),
+        line(2, now - 30 * DAY, ""),
+        line(3, now, ""),
+        line(4, now + 2 * HOUR, ""),
+        line(5, now, ""),
+        line(6, now, &format!(r#","stack":"{}""#, "s".repeat(70_000))),
+        line(7, now, &format!(r#","msg":"{}""#, "m".repeat(300_000))),
+        line(8, now, &format!(r#","x01":"{}""#, "é".repeat(1500))),
+        line(9, now, &many),
+        line(10, now, ""),
+    ];
+    write(dir.path(), &first);
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(loki.wait_for_count(10, T), "{} arrived", loki.count());
+    // A later push: two hours behind the stream's newest entry, which Loki already holds.
+    write(
+        dir.path(),
+        &[line(11, now - 2 * HOUR, ""), line(12, now_nanos(), "")],
+    );
+    assert!(loki.wait_for_count(12, T), "{} arrived", loki.count());
+    std::thread::sleep(Duration::from_millis(500));
+
+    assert!(
+        loki.rejected().is_empty(),
+        "Loki refused: {:?}",
+        loki.rejected()
+            .iter()
+            .map(|r| &r.reason)
+            .collect::<Vec<_>>()
+    );
+    let entries = loki.entries();
+    let mut by_seq: HashMap<u64, Vec<&ReceivedEntry>> = HashMap::new();
+    for e in &entries {
+        by_seq.entry(seq_of(e)).or_default().push(e);
+    }
+    for seq in 1..=12 {
+        assert_eq!(
+            by_seq.get(&seq).map_or(0, Vec::len),
+            1,
+            "line {seq} should arrive exactly once"
+        );
+    }
+    let get = |seq: u64| by_seq[&seq][0];
+    let original = |seq: u64| {
+        get(seq)
+            .metadata
+            .get("original_timestamp")
+            .and_then(|t| parse_rfc3339_nanos(t))
+    };
+    let after = now_nanos();
+    for (seq, written) in [
+        (2, now - 30 * DAY),
+        (4, now + 2 * HOUR),
+        (11, now - 2 * HOUR),
+    ] {
+        let e = get(seq);
+        assert_eq!(original(seq), Some(written), "line {seq}: {:?}", e.metadata);
+        assert!(
+            e.timestamp_ns >= now - MINUTE && e.timestamp_ns <= after,
+            "line {seq} should carry the time it was read, not {}",
+            rfc3339_nanos(e.timestamp_ns)
+        );
+        assert!(
+            e.line_str().contains(&rfc3339_nanos(written)),
+            "the line itself is unchanged"
+        );
+    }
+    for seq in [1, 3, 5, 10] {
+        assert_eq!(get(seq).timestamp_ns, now, "line {seq} keeps its own time");
+        assert_eq!(original(seq), None);
+    }
+    // Metadata cut to Loki's 64 KB, trace_id kept whole.
+    let six = get(6);
+    let size: usize = six.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(size, 64 * 1024, "{:?}", six.metadata.keys());
+    assert_eq!(six.metadata["trace_id"], format!("{:032x}", 6));
+    // The line cut to 256 KB; the label value cut to 1000 bytes on a character boundary.
+    assert_eq!(get(7).line.len(), 256 * 1024);
+    let x01 = &get(8).labels["x01"];
+    assert_eq!(x01.len(), 1000);
+    assert!(x01.chars().all(|c| c == 'é'));
+    // 15 labels from the line plus the sink's `job`: two move to metadata (Loki adds
+    // service_name, and 15 is its limit), never service, level or job.
+    let nine = get(9);
+    assert_eq!(nine.labels.len(), 14, "{:?}", nine.labels);
+    for kept in ["service", "level", "job"] {
+        assert!(nine.labels.contains_key(kept), "{kept}: {:?}", nine.labels);
+    }
+    assert_eq!(nine.metadata.get("x13").map(String::as_str), Some("v"));
+    assert_eq!(nine.metadata.get("x12").map(String::as_str), Some("v"));
+
+    for (reason, n) in [
+        ("timestamp_too_old", 1.0),
+        ("timestamp_too_new", 1.0),
+        ("entry_too_far_behind", 1.0),
+        ("structured_metadata_too_large", 1.0),
+        ("line_too_long", 1.0),
+        ("label_value_too_long", 1.0),
+        ("too_many_labels", 1.0),
+    ] {
+        assert_eq!(repaired(&agent, reason), n, "{reason}\n{}", agent.metrics());
+    }
+    assert_eq!(
+        agent.metric(
+            "logship_component_discarded_events_total",
+            &[("component", "loki")]
+        ),
+        0.0
+    );
+}
+
+/// With the repairs switched off, Loki's refusals are what the user gets: counted, not
+/// retried, and the valid entries of the same push stored.
+#[test]
+fn repairs_can_be_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::new().unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url())
+        .sink("limits = { repair_timestamps = false, reject_old_samples_max_age = \"7d\" }");
+    let now = now_nanos();
+    write(
+        dir.path(),
+        &[
+            line(1, now, ""),
+            line(2, now - 30 * DAY, ""),
+            line(3, now, ""),
+        ],
+    );
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(loki.wait_for_accepted_or_rejected(3, T));
+    let stored: Vec<u64> = loki.entries().iter().map(seq_of).collect();
+    assert_eq!(stored, vec![1, 3]);
+    assert_eq!(loki.rejected().len(), 1);
+    assert!(loki.rejected()[0].reason.contains("timestamp too old"));
+    assert!(agent.wait_for_metric(
+        "logship_component_discarded_events_total",
+        &[("component", "loki")],
+        1.0,
+        T
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        agent.metric(
+            "logship_component_discarded_events_total",
+            &[("component", "loki")]
+        ),
+        1.0,
+        "only the refused entry counts as discarded"
+    );
+    assert_eq!(repaired(&agent, "timestamp_too_old"), 0.0);
+}
