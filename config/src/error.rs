@@ -181,6 +181,8 @@ pub enum ProblemKind {
     InvalidUrl,
     /// Options that cannot be combined, or one that needs another.
     Conflict,
+    /// A Loki sink can receive lines with more labels than its Loki accepts.
+    TooManyLabels,
     /// Any other value the option does not accept (zero where a positive number is needed,
     /// an empty name, ...).
     InvalidValue,
@@ -210,6 +212,7 @@ impl ProblemKind {
             ProblemKind::InvalidGlob => "invalid_glob",
             ProblemKind::InvalidUrl => "invalid_url",
             ProblemKind::Conflict => "conflict",
+            ProblemKind::TooManyLabels => "too_many_labels",
             ProblemKind::InvalidValue => "invalid_value",
         }
     }

@@ -3,6 +3,7 @@
 //! Every check runs, so one load reports all mistakes; findings point at the key or value
 //! the user wrote, found by path through [`Locator`].
 
+mod label_count;
 mod names;
 mod sinks;
 mod sources;
@@ -39,6 +40,7 @@ pub(crate) fn validate(config: &Config, loc: &Locator<'_, '_>) -> Findings {
     // Tests name components, so like the graph they are checked once all of them decoded.
     tests::check(&mut checker, config);
     let graph = graph::check_and_build(&mut checker, config);
+    label_count::check(&mut checker, config, &graph);
     Findings {
         issues: checker.issues,
         warnings: checker.warnings,

@@ -2,7 +2,7 @@
 
 use logship_config::ProblemKind as K;
 
-use crate::common::{MINIMAL, only_problem, problems};
+use crate::common::{MINIMAL, load, only_problem, problems};
 
 /// `MINIMAL` plus a loki sink `loki` reading `app` with extra lines; the sink's table header
 /// is line 6, `endpoint` line 9, and the extra lines start at line 10.
@@ -729,4 +729,59 @@ fn timestamp_format_and_timezone_are_checked() {
         "timestamp = \"time\"\ntimestamp_format = \"%d/%b/%Y:%H:%M:%S %z\"\ntimezone = \"+02:00\"",
     ))
     .unwrap();
+}
+
+// --- Loki limits ---------------------------------------------------------------------------
+
+#[test]
+fn loki_limits_take_lokis_own_units_and_name_a_bad_one() {
+    let loaded = load(&loki(
+        "limits = { reject_old_samples_max_age = \"14d\", max_line_size = \"512KB\", creation_grace_period = 1200 }",
+    ))
+    .unwrap();
+    let Some(logship_config::schema::SinkConfig::Loki(sink)) = loaded.config.sinks.get("loki")
+    else {
+        panic!("no loki sink");
+    };
+    assert_eq!(
+        sink.limits.reject_old_samples_max_age.0,
+        std::time::Duration::from_secs(14 * 86_400)
+    );
+    assert_eq!(sink.limits.max_line_size.0, 512 * 1024);
+    assert_eq!(sink.limits.creation_grace_period.0.as_secs(), 1200);
+    assert_eq!(sink.limits.max_label_names_per_series, 15, "Loki's default");
+
+    let p = only_problem(
+        &loki("limits = { max_chunk_age = \"2 hours\" }"),
+        K::InvalidType,
+        10,
+        28,
+    );
+    assert!(p.message().contains("invalid duration \"2 hours\""), "{p}");
+}
+
+/// 13 labels from the line, `filename` from the source, `job` from the sink, and the
+/// `service_name` Loki adds: 16, over Loki's 15.
+#[test]
+fn a_pipeline_that_can_make_more_labels_than_loki_accepts_is_refused() {
+    let labels: String = (1..=13).map(|i| format!("l{i:02} = \"f{i}\", ")).collect();
+    let text = format!(
+        "[sources.f]\ntype = \"file\"\ninclude = [\"/x/*.log\"]\n\
+         [transforms.t]\ntype = \"json\"\ninputs = [\"f\"]\nlabels = {{ {labels}}}\n\
+         [sinks.loki]\ntype = \"loki\"\ninputs = [\"t\"]\nendpoint = \"http://127.0.0.1:3100\"\nlabels = {{ job = \"app\" }}\n"
+    );
+    let p = only_problem(&text, K::TooManyLabels, 8, 8);
+    assert!(
+        p.message().starts_with(
+            "sink `loki` can receive lines with 16 labels (filename, job, l01, l02"
+        ) && p.message().contains("and the `service_name` Loki adds), more than Loki's max_label_names_per_series (15)"),
+        "{p}"
+    );
+    // Told that its Loki accepts more, it loads; one label fewer also loads.
+    load(&text.replace(
+        "labels = { job = \"app\" }\n",
+        "labels = { job = \"app\" }\nlimits = { max_label_names_per_series = 16 }\n",
+    ))
+    .unwrap();
+    load(&text.replace("l13 = \"f13\", ", "")).unwrap();
 }
