@@ -62,18 +62,15 @@ fn entries_loki_would_refuse_arrive_repaired_once_and_counted() {
         ..ReceiverConfig::default()
     })
     .unwrap();
-    let extra_labels: String = (1..=13)
-        .map(|i| format!(", x{i:02} = \"x{i:02}\""))
-        .collect();
     let cfg = PipelineConfig::new(dir.path(), &loki.url())
         .source("max_line_bytes = 1048576")
         .sink("limits = { max_label_value_length = 1000 }")
-        .transform(&format!(
+        .transform(
             r#"type = "json"
-labels = {{ service = "service", level = "level", x01 = "x01" }}
-structured_metadata = {{ trace_id = "trace_id", stack = "stack" }}
-timestamp = "time""#
-        ));
+labels = { service = "service", level = "level", x01 = "x01" }
+structured_metadata = { trace_id = "trace_id", stack = "stack" }
+timestamp = "time""#,
+        );
     let now = now_nanos();
     let first = vec![
         line(1, now, ""),
