@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use logship_tests::harness::Agent;
-use logship_tests::logwriter::append_raw;
-use logship_tests::loki::{Limits, LokiReceiver, ReceivedEntry, ReceiverConfig};
+use logship_tests::logwriter::{append_lines, append_raw};
+use logship_tests::loki::{IngestionRate, Limits, LokiReceiver, ReceivedEntry, ReceiverConfig};
 use logship_tests::pipeline::{PipelineConfig, logs_dir};
+use logship_tests::seqs::{count_seqs, wait_for_seqs};
 use logship_tests::timefmt::{now_nanos, parse_rfc3339_nanos, rfc3339_nanos};
 
 const T: Duration = Duration::from_secs(30);
@@ -212,4 +213,63 @@ fn repairs_can_be_switched_off() {
         "only the refused entry counts as discarded"
     );
     assert_eq!(repaired(&agent, "timestamp_too_old"), 0.0);
+}
+
+/// Loki's ingestion rate limit is a speed, not an error: a backlog several times Loki's burst
+/// arrives whole and without duplicates, and after the first 429s the sink paces itself to
+/// what Loki accepts instead of retrying at full concurrency.
+#[test]
+fn a_backlog_under_lokis_rate_limit_arrives_whole_with_few_429s() {
+    const LINES: u64 = 170_000; // ~32 MB of ~190-byte lines
+    let dir = tempfile::tempdir().unwrap();
+    // Half of Loki's default rate, so the test takes ~20 s rather than ~75 s for the same
+    // ratio of backlog to burst as 300 MB at 4 MB/s.
+    let rate = IngestionRate {
+        bytes_per_sec: 2.0 * 1024.0 * 1024.0,
+        burst: 3.0 * 1024.0 * 1024.0,
+    };
+    let loki = LokiReceiver::with_config(ReceiverConfig {
+        ingestion_rate: Some(rate),
+        ..ReceiverConfig::default()
+    })
+    .unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=LINES).unwrap();
+    let bytes = std::fs::metadata(logs_dir(dir.path()).join("app.log"))
+        .unwrap()
+        .len();
+    let started = std::time::Instant::now();
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    let c = wait_for_seqs(&loki, LINES, Duration::from_secs(120));
+    let took = started.elapsed();
+    assert!(c.missing.is_empty(), "not everything arrived: {c}");
+    std::thread::sleep(Duration::from_secs(1));
+    let c = loki.with_entries(|e| count_seqs(e, LINES));
+    assert!(c.is_exactly_once(), "{c}");
+    let status = |code: &str| {
+        agent.metric(
+            "logship_loki_requests_total",
+            &[("component", "loki"), ("status", code)],
+        )
+    };
+    let (ok, limited) = (status("204"), status("429"));
+    let paced = agent.metric(
+        "logship_loki_rate_limit_bytes_per_second",
+        &[("component", "loki")],
+    );
+    println!(
+        "rate-limited backlog: {bytes} bytes, {LINES} lines in {took:?}; {ok} pushes accepted, {limited} answered 429; pacing at {paced} B/s"
+    );
+    assert!(
+        limited >= 1.0,
+        "Loki's limit was never reached: the test shows nothing"
+    );
+    assert!(
+        limited <= 30.0,
+        "{limited} pushes were answered 429 ({ok} accepted): the sink should follow Loki's rate"
+    );
+    assert!(
+        paced > 0.0 && paced < 2.0 * rate.bytes_per_sec,
+        "the sink paces near Loki's rate: {paced}"
+    );
 }

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub loki_inflight: IntGaugeVec,
     /// Compressed bytes sent to Loki.
     pub loki_sent_bytes: IntCounterVec,
+    /// The rate the sink paces its pushes to after Loki's 429s (0 = not limiting).
+    pub loki_rate_limit: IntGaugeVec,
     /// Entries changed so that Loki accepts them, by reason.
     pub loki_entries_repaired: IntCounterVec,
     /// Labels whose value collapsed into the overflow value.
@@ -226,6 +228,11 @@ impl Metrics {
             loki_inflight: g(
                 "logship_loki_inflight_requests",
                 "Loki push requests in flight.",
+                comp,
+            ),
+            loki_rate_limit: g(
+                "logship_loki_rate_limit_bytes_per_second",
+                "Line and metadata bytes per second the sink paces its pushes to, learnt from Loki's 429s; 0 while not limiting.",
                 comp,
             ),
             loki_entries_repaired: c(

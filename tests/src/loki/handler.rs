@@ -19,6 +19,7 @@ use super::count::count_entries;
 use super::decode::{DecodedStream, decode_body};
 use super::faults::{Action, Fault};
 use super::labels::format_labels;
+use super::rate::TokenBucket;
 use super::store::{ReceivedEntry, RejectedEntry, RequestRecord, Shared};
 use super::validate::{
     StreamFailures, failure_body, validate_entry, validate_labels, validate_not_behind,
@@ -276,6 +277,38 @@ pub(crate) async fn handle(
                 reject_every = Some((*reject_every_nth).max(1));
             }
             _ => {}
+        }
+    }
+
+    if let Some(rate) = shared.config.ingestion_rate {
+        let size: usize = streams
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(|e| {
+                e.line.len()
+                    + e.metadata
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        let allowed = shared.update(|g| {
+            g.buckets
+                .entry(tenant.clone())
+                .or_insert_with(|| TokenBucket::new(rate))
+                .allow(size, Instant::now())
+        });
+        if !allowed {
+            let a = answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Ingestion rate limit exceeded for user {} (limit: {} bytes/sec) while attempting to ingest '{}' lines totaling '{size}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased\n",
+                    tenant.as_deref().unwrap_or("fake"),
+                    rate.bytes_per_sec as u64,
+                    rec.entries,
+                ),
+            );
+            return Ok(finish(&shared, rec, a));
         }
     }
 

@@ -15,6 +15,7 @@ mod faults;
 mod handler;
 pub mod labels;
 pub mod proto;
+mod rate;
 mod server;
 mod store;
 pub mod validate;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use count::count_entries;
 pub use faults::{Fault, Mode};
+pub use rate::IngestionRate;
 pub use store::{ReceivedEntry, ReceiverConfig, RejectedEntry, RequestRecord};
 pub use validate::Limits;
 

@@ -6,6 +6,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::faults::{Action, Fault, Mode};
+use super::rate::{IngestionRate, TokenBucket};
 use super::validate::Limits;
 
 /// One log entry Loki would have stored.
@@ -101,6 +102,9 @@ pub struct ReceiverConfig {
     pub auth_enabled: bool,
     /// Validation limits.
     pub limits: Limits,
+    /// Loki's ingestion rate limit, when set (Loki's default is 4 MB/s with a 6 MB burst; the
+    /// receiver has none unless asked).
+    pub ingestion_rate: Option<IngestionRate>,
 }
 
 #[derive(Default)]
@@ -115,6 +119,8 @@ pub(crate) struct Inner {
     /// The newest stored timestamp of each stream, by (tenant, labels text): what the
     /// ingester's "entry too far behind" compares with.
     pub newest: HashMap<(Option<String>, String), i64>,
+    /// Each tenant's ingestion-rate bucket.
+    pub buckets: HashMap<Option<String>, TokenBucket>,
 }
 
 /// State shared by the server and the handle.

@@ -2,7 +2,8 @@
 //! 413, and finally settle its acknowledgements and count it.
 //!
 //! Each batch runs in its own task, holding one of the sink's `request.concurrency` slots until
-//! it is settled, so retries of a batch never let more than that many requests fly. The encoded
+//! it is settled, so retries of a batch never let more than that many requests fly. Every
+//! attempt first passes the sink's [`RateGate`], which paces pushes once Loki answers 429. The encoded
 //! body is kept and re-sent as is; only a 413 makes new bodies, encoded from the batch's events
 //! (which is why the batch keeps them).
 //!
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::Batch;
 use super::encode::BodyFormat;
+use super::rate_gate::RateGate;
 use super::request::{LokiClient, PushResponse};
 use super::retry::{Backoff, RetryReason, Verdict, classify, retry_wait};
 use crate::telemetry::{ComponentMetrics, Health, Metrics};
@@ -46,6 +48,8 @@ pub(super) struct Shared {
     pub health: Arc<Health>,
     /// Cancelled when the shutdown grace is over: stop retrying.
     pub give_up: CancellationToken,
+    /// Paces pushes to the rate Loki accepts once it answers 429.
+    pub rate_gate: RateGate,
     /// True while this sink has a problem registered with `health`.
     problem_set: AtomicBool,
     /// How long failing to deliver is tolerated before `/ready` says so.
@@ -85,6 +89,7 @@ impl Shared {
         not_ready_after: Duration,
     ) -> Self {
         Self {
+            rate_gate: RateGate::new(metrics.rate_limit.clone()),
             id,
             client,
             format,
@@ -133,6 +138,7 @@ pub(super) struct SinkMetrics {
     pub latency: Histogram,
     pub sent_bytes: IntCounter,
     pub last_success: IntGauge,
+    pub rate_limit: IntGauge,
 }
 
 impl SinkMetrics {
@@ -146,6 +152,7 @@ impl SinkMetrics {
             latency: metrics.loki_latency(id),
             sent_bytes: metrics.loki_sent_bytes.with_label_values(&[id]),
             last_success: metrics.loki_last_success.with_label_values(&[id]),
+            rate_limit: metrics.loki_rate_limit.with_label_values(&[id]),
         }
     }
 }
@@ -205,7 +212,7 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
     let mut work = vec![(batch, body)];
     let mut encoder = None;
     while let Some((batch, body)) = work.pop() {
-        match send(&shared, &body).await {
+        match send(&shared, &body, batch.bytes()).await {
             Outcome::Delivered => {
                 let m = &shared.metrics.component;
                 m.sent_events.inc_by(batch.len() as u64);
@@ -273,14 +280,20 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
     }
 }
 
-/// Sends `body` until Loki gives an answer that is not "try again", or the sink gives up.
-async fn send(shared: &Shared, body: &Bytes) -> Outcome {
+/// Sends `body`, whose entries weigh `cost` bytes in Loki's rate limit, until Loki gives an
+/// answer that is not "try again", or the sink gives up. Every attempt passes the rate gate.
+async fn send(shared: &Shared, body: &Bytes, cost: usize) -> Outcome {
     let m = &shared.metrics;
     let id = &*shared.id;
     let mut backoff = Backoff::new(shared.initial_backoff, shared.max_backoff);
     loop {
         if shared.give_up.is_cancelled() {
             return Outcome::GaveUp;
+        }
+        tokio::select! {
+            biased;
+            () = shared.give_up.cancelled() => return Outcome::GaveUp,
+            () = shared.rate_gate.admit(cost) => {}
         }
         let started = Instant::now();
         let result = {
@@ -300,6 +313,7 @@ async fn send(shared: &Shared, body: &Bytes) -> Outcome {
                 m.sent_bytes.inc_by(body.len() as u64);
                 match classify(response.status) {
                     Verdict::Delivered => {
+                        shared.rate_gate.accepted(cost);
                         shared.delivered();
                         if shared.problem_set.swap(false, Ordering::AcqRel) {
                             shared.health.clear_problem(id);
@@ -311,6 +325,9 @@ async fn send(shared: &Shared, body: &Bytes) -> Outcome {
                     Verdict::Rejected => return Outcome::Rejected(response),
                     Verdict::TooLarge => return Outcome::TooLarge,
                     Verdict::Retry(reason) => {
+                        if reason == RetryReason::RateLimited {
+                            shared.rate_gate.limited();
+                        }
                         report_retry(shared, reason, Some(&response), None);
                         (reason, response.retry_after)
                     }

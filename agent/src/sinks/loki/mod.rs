@@ -38,6 +38,7 @@ mod error;
 mod label_repair;
 mod labels;
 mod prehashed;
+mod rate_gate;
 mod redact;
 mod rejection;
 mod repair;
