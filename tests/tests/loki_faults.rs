@@ -1,6 +1,7 @@
 //! The Loki sink against every way Loki fails: what is retried arrives (once, or with
-//! duplicates bounded by the one batch Loki may have stored), what Loki refused is counted
-//! and never re-sent, configuration errors keep the data and fail `/ready`.
+//! duplicates bounded by the one batch Loki may have stored), what Loki stored of a 400 is
+//! never re-sent and what it refused is repaired once or counted, configuration errors keep
+//! the data and fail `/ready`.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -109,61 +110,88 @@ fn status_500_is_retried_until_ok() {
     }));
 }
 
+/// An ingester refusing every 10th entry of each push as "too far behind": Loki stores the
+/// rest, which is never sent again; the refused entries it names (to the nanosecond) are
+/// re-stamped and sent once more, alone; an entry refused again is counted as discarded.
 #[test]
-fn partial_400_is_not_retried_and_rejected_lines_are_counted() {
+fn partial_400_stores_the_rest_and_repairs_what_it_names_once() {
     let s = setup();
     s.loki.set_mode(Mode::Fault(Fault::Status400Partial {
         reject_every_nth: 10,
     }));
     s.write(1000);
     let agent = s.start();
-    assert!(
-        s.loki
-            .wait_for_accepted_or_rejected(1000, Duration::from_secs(30)),
-        "stored {} + rejected {}",
-        s.loki.count(),
-        s.loki.rejected().len()
-    );
-    // A retry would show up as more requests and more entries.
-    std::thread::sleep(Duration::from_secs(3));
-    let received = s.loki.entries();
-    let rejected = s.loki.rejected();
-    let c = count_seqs(&received, 1000);
-    let rejected_seqs: Vec<u64> = rejected
-        .iter()
-        .filter_map(|r| seq_of(&r.entry.line))
-        .collect();
-    let unique_rejected: HashSet<u64> = rejected_seqs.iter().copied().collect();
-    println!(
-        "400 partial: received {}, rejected {}, {c}",
-        received.len(),
-        rejected.len()
-    );
-    assert!(!rejected.is_empty());
-    assert_eq!(
-        unique_rejected.len(),
-        rejected_seqs.len(),
-        "a rejected line was re-sent"
-    );
-    assert_eq!(c.duplicates, 0, "{c}");
-    assert_eq!(received.len(), 1000 - rejected.len(), "{c}");
-    assert!(
-        c.missing.iter().all(|m| unique_rejected.contains(m)),
-        "lines lost that Loki never refused: {c}"
-    );
     let discarded = || {
         agent.metric(
             "logship_component_discarded_events_total",
             &[("component", "loki")],
         )
     };
+    // Settled when every line is stored or was refused twice (and so discarded).
+    assert!(
+        wait_until(Duration::from_secs(30), || s.loki.count() as f64
+            + discarded()
+            >= 1000.0),
+        "stored {} + discarded {}",
+        s.loki.count(),
+        discarded()
+    );
+    // A third attempt would show up as more requests and more entries.
+    std::thread::sleep(Duration::from_secs(2));
+    let received = s.loki.entries();
+    let rejected = s.loki.rejected();
+    let c = count_seqs(&received, 1000);
+    let mut refusals_per_seq: std::collections::HashMap<u64, usize> = Default::default();
+    for seq in rejected.iter().filter_map(|r| seq_of(&r.entry.line)) {
+        *refusals_per_seq.entry(seq).or_default() += 1;
+    }
+    let refused_twice: HashSet<u64> = refusals_per_seq
+        .iter()
+        .filter(|(_, n)| **n == 2)
+        .map(|(s, _)| *s)
+        .collect();
+    println!(
+        "400 partial: received {}, refusals {}, refused lines {}, refused twice {}, {c}",
+        received.len(),
+        rejected.len(),
+        refusals_per_seq.len(),
+        refused_twice.len()
+    );
+    assert_eq!(
+        refusals_per_seq.len(),
+        100,
+        "every 10th line of the first pushes"
+    );
+    assert!(
+        refusals_per_seq.values().all(|n| *n <= 2),
+        "no line is tried a third time: {refusals_per_seq:?}"
+    );
+    assert!(
+        !refused_twice.is_empty(),
+        "the second attempts are refused too, every 10th"
+    );
+    assert_eq!(c.duplicates, 0, "a stored line was sent again: {c}");
+    let missing: HashSet<u64> = c.missing.iter().copied().collect();
+    assert_eq!(
+        missing, refused_twice,
+        "lost exactly the lines refused twice: {c}"
+    );
+    let sent: usize = s.loki.requests().iter().map(|r| r.entries).sum();
+    assert_eq!(sent, 1000 + 100, "the stored entries were never re-sent");
     assert!(
         wait_until(Duration::from_secs(5), || discarded()
-            == rejected.len() as f64),
-        "discarded metric {} != rejected {}\n{}",
+            == refused_twice.len() as f64),
+        "discarded metric {} != refused twice {}\n{}",
         discarded(),
-        rejected.len(),
+        refused_twice.len(),
         agent.metrics()
+    );
+    assert_eq!(
+        agent.metric(
+            "logship_loki_entries_repaired_total",
+            &[("component", "loki"), ("reason", "entry_too_far_behind")]
+        ),
+        100.0
     );
 }
 

@@ -273,3 +273,125 @@ fn a_backlog_under_lokis_rate_limit_arrives_whole_with_few_429s() {
         "the sink paces near Loki's rate: {paced}"
     );
 }
+
+/// A Loki stricter than the sink was told (one day of history, 1000 bytes of metadata, 3000
+/// of line, a 20-minute chunk age) refuses entries the sink let through. Its 400 names them; the
+/// sink repairs them to the limits the answer states and sends them once more, alone: every
+/// line arrives exactly once, and the entries Loki stored are never sent again.
+#[test]
+fn entries_a_stricter_loki_refuses_are_repaired_and_sent_once_more_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let loki = LokiReceiver::with_config(ReceiverConfig {
+        limits: Limits {
+            reject_old_samples_max_age: Duration::from_secs(86_400),
+            max_structured_metadata_size: 1000,
+            max_line_size: 3000,
+            max_chunk_age: Duration::from_secs(20 * 60),
+            ..Limits::default()
+        },
+        ..ReceiverConfig::default()
+    })
+    .unwrap();
+    let cfg = PipelineConfig::new(dir.path(), &loki.url()).transform(
+        r#"type = "json"
+labels = { service = "service", level = "level" }
+structured_metadata = { trace_id = "trace_id", stack = "stack" }
+timestamp = "time""#,
+    );
+    let now = now_nanos();
+    write(
+        dir.path(),
+        // The old line first: after a newer one the sink itself would find it more than an
+        // hour behind its stream and re-stamp it before sending.
+        &[
+            line(2, now - 2 * DAY, ""),
+            line(1, now, ""),
+            line(3, now, ""),
+            line(4, now, &format!(r#","stack":"{}""#, "s".repeat(2000))),
+            line(5, now, &format!(r#","msg":"{}""#, "m".repeat(3500))),
+            line(6, now, ""),
+        ],
+    );
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
+    assert!(loki.wait_for_count(6, T), "{} arrived", loki.count());
+    // Fifteen minutes behind the stream's newest entry: within the sink's hour, beyond this
+    // Loki's ten minutes (the ingester's refusal, to the nanosecond).
+    write(
+        dir.path(),
+        &[line(7, now - 15 * MINUTE, ""), line(8, now_nanos(), "")],
+    );
+    assert!(loki.wait_for_count(8, T), "{} arrived", loki.count());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let entries = loki.entries();
+    let seqs: Vec<u64> = entries.iter().map(seq_of).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=8).collect::<Vec<_>>(),
+        "each line exactly once"
+    );
+    let refused: Vec<u64> = loki.rejected().iter().map(|r| seq_of(&r.entry)).collect();
+    let mut refused_sorted = refused.clone();
+    refused_sorted.sort_unstable();
+    assert_eq!(
+        refused_sorted,
+        vec![2, 4, 5, 7],
+        "refused once each: {refused:?}"
+    );
+    // Every entry went out once, and the refused ones once more: nothing Loki stored was
+    // sent again.
+    let sent: usize = loki.requests().iter().map(|r| r.entries).sum();
+    assert_eq!(sent, 8 + 4, "{:?}", loki.requests());
+
+    let get = |seq: u64| &entries[seqs.iter().position(|&s| s == seq).unwrap()];
+    let after = now_nanos();
+    for (seq, written) in [(2, now - 2 * DAY), (7, now - 15 * MINUTE)] {
+        let e = get(seq);
+        assert_eq!(
+            e.metadata
+                .get("original_timestamp")
+                .and_then(|t| parse_rfc3339_nanos(t)),
+            Some(written),
+            "line {seq}"
+        );
+        assert!(
+            e.timestamp_ns > now && e.timestamp_ns <= after,
+            "line {seq}"
+        );
+    }
+    let four = get(4);
+    let size: usize = four.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    assert_eq!(size, 1000, "metadata cut to the limit Loki stated");
+    assert_eq!(four.metadata["trace_id"], format!("{:032x}", 4));
+    assert_eq!(get(5).line.len(), 3000, "line cut to the limit Loki stated");
+
+    for reason in [
+        "timestamp_too_old",
+        "structured_metadata_too_large",
+        "line_too_long",
+        "entry_too_far_behind",
+    ] {
+        assert_eq!(
+            repaired(&agent, reason),
+            1.0,
+            "{reason}\n{}",
+            agent.metrics()
+        );
+    }
+    assert_eq!(
+        agent.metric(
+            "logship_component_discarded_events_total",
+            &[("component", "loki")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        agent.metric(
+            "logship_component_sent_events_total",
+            &[("component", "loki")]
+        ),
+        8.0
+    );
+}

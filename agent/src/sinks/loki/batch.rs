@@ -42,6 +42,11 @@ impl Stream {
         }
     }
 
+    /// The labels and the events, taken apart.
+    pub fn into_parts(self) -> (LabelSet, Vec<Event>) {
+        (self.labels, self.entries)
+    }
+
     /// The newest timestamp of this stream known when the batch was built (see the field).
     pub fn newest_ns(&self) -> i64 {
         self.newest_ns
@@ -219,6 +224,22 @@ impl Batch {
         for token in self.tokens {
             token.delivered();
         }
+    }
+
+    /// The streams and the acknowledgement tokens, taken apart (to build a batch of some of
+    /// the events that keeps every token, with [`Batch::from_parts`]).
+    pub fn into_parts(mut self) -> (Vec<Stream>, Vec<AckToken>) {
+        (
+            std::mem::take(&mut self.streams),
+            std::mem::take(&mut self.tokens),
+        )
+    }
+
+    /// A batch of `streams` holding `tokens`.
+    pub fn from_parts(streams: Vec<Stream>, tokens: Vec<AckToken>) -> Self {
+        let mut batch = Self::from_streams(streams);
+        batch.tokens = tokens;
+        batch
     }
 
     /// Splits the batch into two halves of about equal event counts (whole streams while they

@@ -7,9 +7,12 @@
 //! body is kept and re-sent as is; only a 413 makes new bodies, encoded from the batch's events
 //! (which is why the batch keeps them).
 //!
+//! A 400 stores the valid entries; the refused ones Loki names and the sink can repair to the
+//! limits it states are sent once more, alone (`after_refusal`).
+//!
 //! Counting: `sent_events`/`sent_bytes` (line bytes) when Loki stored a batch;
-//! `discarded_events{reason}` for the whole batch on a 400-class answer (Loki does not say how
-//! many entries it kept, so this is an upper bound), `too_large` for single entries Loki still
+//! `discarded_events{reason}` for what a 400-class answer refused and could not be repaired
+//! (the whole batch when Loki does not say how many), `too_large` for single entries Loki still
 //! refuses after splitting, `loki_blocked` for 260; `loki_sent_bytes` counts body bytes of
 //! every attempt that got an HTTP answer, retries included.
 //!
@@ -27,6 +30,7 @@ use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::after_refusal;
 use super::batch::Batch;
 use super::encode::BodyFormat;
 use super::rate_gate::RateGate;
@@ -139,6 +143,7 @@ pub(super) struct SinkMetrics {
     pub sent_bytes: IntCounter,
     pub last_success: IntGauge,
     pub rate_limit: IntGauge,
+    pub repaired: IntCounterVec,
 }
 
 impl SinkMetrics {
@@ -153,6 +158,7 @@ impl SinkMetrics {
             sent_bytes: metrics.loki_sent_bytes.with_label_values(&[id]),
             last_success: metrics.loki_last_success.with_label_values(&[id]),
             rate_limit: metrics.loki_rate_limit.with_label_values(&[id]),
+            repaired: metrics.loki_entries_repaired.clone(),
         }
     }
 }
@@ -209,9 +215,11 @@ enum Outcome {
 
 /// Delivers `batch`, whose encoded body is `body`, until Loki has answered for all of it.
 pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
-    let mut work = vec![(batch, body)];
+    // Each piece of work is a batch, its body, and whether it is already a second attempt
+    // at entries Loki refused (those get no third).
+    let mut work = vec![(batch, body, false)];
     let mut encoder = None;
-    while let Some((batch, body)) = work.pop() {
+    while let Some((batch, body, resent)) = work.pop() {
         match send(&shared, &body, batch.bytes()).await {
             Outcome::Delivered => {
                 let m = &shared.metrics.component;
@@ -231,18 +239,16 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
                 shared.discard(batch, "loki_blocked");
             }
             Outcome::Rejected(response) => {
-                if shared.reject_log.allow() {
-                    tracing::warn!(
-                        component = %shared.id,
-                        status = response.status.as_u16(),
-                        events = batch.len(),
-                        body = %response.body_text(),
-                        "Loki rejected (part of) a batch; it is not retried"
-                    );
+                if let Some(again) = rejected(&shared, batch, &response, resent) {
+                    let encoder = encoder.get_or_insert_with(|| shared.format.encoder());
+                    match encoder.encode(again.streams()) {
+                        Ok(body) => work.push((again, body, true)),
+                        Err(e) => {
+                            tracing::error!(component = %shared.id, error = %e, "cannot encode repaired entries");
+                            shared.discard(again, "encode_failed");
+                        }
+                    }
                 }
-                let total = batch.len() as u64;
-                let refused = response.ignored.map_or(total, |n| n.min(total));
-                shared.partially_discard(batch, refused, "loki_rejected");
             }
             Outcome::TooLarge => match batch.split() {
                 Ok((first, second)) => {
@@ -250,7 +256,7 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
                     // Pushed in reverse so the first half is sent first.
                     for half in [second, first] {
                         match encoder.encode(half.streams()) {
-                            Ok(body) => work.push((half, body)),
+                            Ok(body) => work.push((half, body, resent)),
                             Err(e) => {
                                 tracing::error!(component = %shared.id, error = %e, "cannot encode half a batch");
                                 shared.discard(half, "encode_failed");
@@ -268,7 +274,7 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
                 }
             },
             Outcome::GaveUp => {
-                let pending = batch.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                let pending = batch.len() + work.iter().map(|(b, _, _)| b.len()).sum::<usize>();
                 tracing::info!(
                     component = %shared.id,
                     events = pending,
@@ -278,6 +284,56 @@ pub(super) async fn deliver(shared: Arc<Shared>, batch: Batch, body: Bytes) {
             }
         }
     }
+}
+
+/// Accounts for a 400: what Loki stored is sent, what it refused is discarded, except the
+/// refused entries it names that can be repaired to its limits, which are returned (in a batch
+/// holding every token) to be sent once more. A batch that is itself such a second attempt
+/// gets no third.
+fn rejected(shared: &Shared, batch: Batch, response: &PushResponse, resent: bool) -> Option<Batch> {
+    if shared.reject_log.allow() {
+        tracing::warn!(
+            component = %shared.id,
+            status = response.status.as_u16(),
+            events = batch.len(),
+            body = %response.body_text(),
+            "Loki rejected (part of) a batch"
+        );
+    }
+    let total = batch.len() as u64;
+    let refused = response.ignored.map_or(total, |n| n.min(total));
+    if resent || response.refusals.is_empty() {
+        shared.partially_discard(batch, refused, "loki_rejected");
+        return None;
+    }
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let (again, reasons) = after_refusal::repairable(batch, &response.refusals, now_ns);
+    let repairable = (again.len() as u64).min(refused);
+    shared.metrics.component.sent_events.inc_by(total - refused);
+    shared
+        .metrics
+        .discarded
+        .with_label_values(&[&*shared.id, "loki_rejected"])
+        .inc_by(refused - repairable);
+    if again.is_empty() {
+        again.settle();
+        return None;
+    }
+    for reason in &reasons {
+        shared
+            .metrics
+            .repaired
+            .with_label_values(&[&*shared.id, reason.repair_label()])
+            .inc();
+    }
+    tracing::info!(
+        component = %shared.id,
+        events = again.len(),
+        "re-sending the entries Loki refused, repaired to the limits its answer names"
+    );
+    Some(again)
 }
 
 /// Sends `body`, whose entries weigh `cost` bytes in Loki's rate limit, until Loki gives an

@@ -27,6 +27,7 @@
 //! default) and then stops; what was not delivered stays unsettled, so checkpoints do not pass
 //! it and it is read again after the restart.
 
+mod after_refusal;
 mod auth;
 mod batch;
 mod cardinality;
@@ -40,6 +41,7 @@ mod labels;
 mod prehashed;
 mod rate_gate;
 mod redact;
+mod refusals;
 mod rejection;
 mod repair;
 mod request;

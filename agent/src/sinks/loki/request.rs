@@ -19,6 +19,7 @@ use super::auth::Credentials;
 use super::encode::BodyFormat;
 use super::error::LokiSinkError;
 use super::redact::Redactor;
+use super::refusals::{self, Refusal};
 use super::rejection;
 use super::retry::parse_retry_after;
 use crate::error_chain::error_chain;
@@ -47,6 +48,8 @@ pub struct PushResponse {
     /// For a 400: how many entries Loki says it ignored (its `total ignored: N` counts),
     /// or `None` when the answer does not say or was too long to read whole.
     pub ignored: Option<u64>,
+    /// For a 400 read whole: the refused entries it names.
+    pub refusals: Vec<Refusal>,
 }
 
 impl PushResponse {
@@ -184,9 +187,15 @@ impl LokiClient {
             .redactor
             .redact(&String::from_utf8_lossy(&whole))
             .into_owned();
-        let ignored = (status == StatusCode::BAD_REQUEST && complete)
+        let rejected_whole = status == StatusCode::BAD_REQUEST && complete;
+        let ignored = rejected_whole
             .then(|| rejection::ignored_entries(&text))
             .flatten();
+        let refusals = if rejected_whole {
+            refusals::refusals(&text)
+        } else {
+            Vec::new()
+        };
         let body = Bytes::from(text);
         let body = body.slice(..floor_char_boundary(&body, SNIPPET_BYTES));
         Ok(PushResponse {
@@ -194,6 +203,7 @@ impl LokiClient {
             retry_after,
             body,
             ignored,
+            refusals,
         })
     }
 
