@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ComponentContext;
 use crate::pipeline::LedgerWatch;
+use crate::pipeline::tap::TapHub;
 use crate::telemetry::{Health, Metrics};
 use crate::topology;
 
@@ -46,6 +47,25 @@ enum Command {
         /// Config files, as one pipeline; the same as `--config FILE`.
         files: Vec<PathBuf>,
     },
+    /// Print the events leaving a source or transform of the agent running this config, as
+    /// JSON lines, live.
+    Tap {
+        /// The source or transform to watch.
+        component: String,
+        /// Stop after this many events.
+        #[arg(short = 'n', long)]
+        limit: Option<u64>,
+    },
+    /// Show each component's events/s, bytes/s, drops, errors and checkpoint lag, live, for
+    /// the agent running this config.
+    Top {
+        /// Seconds between updates.
+        #[arg(short, long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many updates.
+        #[arg(short = 'n', long)]
+        iterations: Option<u64>,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -62,6 +82,16 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Validate { .. }) => validate(&paths),
         Some(Command::Test { .. }) => test(&paths),
+        Some(Command::Tap { component, limit }) => inspect(&paths, |loaded| async move {
+            crate::inspect::tap::tap(&loaded, &component, limit, &mut std::io::stdout()).await
+        }),
+        Some(Command::Top {
+            interval,
+            iterations,
+        }) => inspect(&paths, |loaded| async move {
+            let interval = std::time::Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+            crate::inspect::top::top(&loaded, interval, iterations, &mut std::io::stdout()).await
+        }),
         Some(Command::Run) | None => run(&paths, cli.watch_config),
     }
 }
@@ -142,6 +172,35 @@ fn test(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
+/// Runs a client of the running agent (`tap`, `top`) for the config in `paths`.
+fn inspect<F, Fut>(paths: &[PathBuf], client: F) -> ExitCode
+where
+    F: FnOnce(logship_config::LoadedConfig) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::inspect::InspectError>>,
+{
+    let path = display(paths);
+    let Some(loaded) = load(paths) else {
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(client(loaded)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(paths: &[PathBuf], watch_config: bool) -> ExitCode {
     let path = display(paths);
     let Some(loaded) = load(paths) else {
@@ -173,6 +232,8 @@ async fn supervise(
     let path = display(paths);
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::new(metrics.ready.clone()));
+    // Like the metrics, the tap points outlive pipelines, so a watcher survives a reload.
+    let tap = Arc::new(TapHub::new());
     let mut triggers =
         match crate::reload::Triggers::new(paths, watch_config, metrics.config_reloads.clone()) {
             Ok(t) => t,
@@ -191,20 +252,21 @@ async fn supervise(
     };
     let mut telemetry = Telemetry::default();
     if let Err(e) = telemetry
-        .serve(&loaded.config.telemetry, &metrics, &health)
+        .serve(&loaded.config.telemetry, &metrics, &health, &tap)
         .await
     {
         tracing::error!(address = %loaded.config.telemetry.address, error = %e, "cannot serve telemetry");
         return ExitCode::FAILURE;
     }
-    let mut running = match topology::start(&loaded, &base_context(&loaded, &metrics, &health)) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start pipeline");
-            telemetry.stop().await;
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut running =
+        match topology::start(&loaded, &base_context(&loaded, &metrics, &health, &tap)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start pipeline");
+                telemetry.stop().await;
+                return ExitCode::FAILURE;
+            }
+        };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path, "logship started");
     loop {
         let (outcome, next) = topology::run_until(running, triggers.next(&loaded)).await;
@@ -222,7 +284,7 @@ async fn supervise(
         // The new config takes over only once its pipeline runs: until then the old lock and
         // telemetry server stay, so a failed reload leaves the agent exactly as it was.
         let started = claim_if_moved(&loaded, &new).and_then(|lock| {
-            topology::start(&new, &base_context(&new, &metrics, &health))
+            topology::start(&new, &base_context(&new, &metrics, &health, &tap))
                 .map(|running| (running, lock))
                 .map_err(|e| format!("cannot start the new pipeline: {e}"))
         });
@@ -234,7 +296,7 @@ async fn supervise(
                 if new.config.telemetry != loaded.config.telemetry {
                     telemetry.stop().await;
                     if let Err(e) = telemetry
-                        .serve(&new.config.telemetry, &metrics, &health)
+                        .serve(&new.config.telemetry, &metrics, &health, &tap)
                         .await
                     {
                         tracing::error!(address = %new.config.telemetry.address, error = %e, "cannot serve telemetry at the new address");
@@ -248,15 +310,16 @@ async fn supervise(
             Err(e) => {
                 tracing::error!("{e}; going on with the old config");
                 metrics.config_reloads.with_label_values(&["error"]).inc();
-                running = match topology::start(&loaded, &base_context(&loaded, &metrics, &health))
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot restart the old pipeline either");
-                        telemetry.stop().await;
-                        return ExitCode::FAILURE;
-                    }
-                };
+                running =
+                    match topology::start(&loaded, &base_context(&loaded, &metrics, &health, &tap))
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot restart the old pipeline either");
+                            telemetry.stop().await;
+                            return ExitCode::FAILURE;
+                        }
+                    };
             }
         }
     }
@@ -280,8 +343,10 @@ fn base_context(
     loaded: &logship_config::LoadedConfig,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
+    tap: &Arc<TapHub>,
 ) -> ComponentContext {
     ComponentContext {
+        tap: tap.clone(),
         id: Arc::from(""),
         acks: LedgerWatch::detached(),
         metrics: metrics.clone(),
@@ -308,7 +373,7 @@ fn finished(outcome: &topology::RunOutcome) -> ExitCode {
     }
 }
 
-/// The `/metrics`, `/health` and `/ready` server, which outlives pipelines across reloads.
+/// The `/metrics`, `/health`, `/ready` and `/tap` server, which outlives pipelines across reloads.
 #[derive(Default)]
 struct Telemetry {
     server: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
@@ -320,6 +385,7 @@ impl Telemetry {
         config: &logship_config::schema::TelemetryConfig,
         metrics: &Arc<Metrics>,
         health: &Arc<Health>,
+        tap: &Arc<TapHub>,
     ) -> std::io::Result<()> {
         if !config.enabled {
             return Ok(());
@@ -329,6 +395,7 @@ impl Telemetry {
             config.address,
             metrics.clone(),
             health.clone(),
+            tap.clone(),
             stop.clone(),
         )
         .await?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::LedgerWatch;
+use crate::pipeline::tap::TapHub;
 use crate::telemetry::{Health, Metrics};
 
 /// The shared services a component needs: its id, telemetry, readiness, the shutdown signal
@@ -28,6 +29,8 @@ pub struct ComponentContext {
     pub data_dir: PathBuf,
     /// A source's ledgers report settlements here; its checkpoint writer listens.
     pub acks: LedgerWatch,
+    /// Where every component's output can be watched (`logship tap`).
+    pub tap: Arc<TapHub>,
 }
 
 impl ComponentContext {
@@ -44,6 +47,7 @@ impl ComponentContext {
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),
             data_dir: data_dir.into(),
+            tap: Arc::new(TapHub::new()),
         }
     }
 
@@ -60,6 +64,7 @@ impl ComponentContext {
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             drained: self.drained.clone(),
+            tap: self.tap.clone(),
         }
     }
 }

@@ -63,6 +63,7 @@ pub mod containers;
 pub mod context;
 pub mod data_dir;
 mod error_chain;
+pub mod inspect;
 mod logging;
 pub mod pipeline;
 mod reload;

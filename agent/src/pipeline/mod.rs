@@ -15,6 +15,7 @@ mod chunk;
 mod event;
 mod fanout;
 mod labels;
+pub mod tap;
 
 pub use acks::{AckLedger, AckToken, LedgerWatch};
 pub use chunk::Chunk;

@@ -60,6 +60,7 @@ pub fn start(loaded: &LoadedConfig, base: &ComponentContext) -> Result<Running, 
                 .filter_map(|reader| senders.get(reader.as_str()).cloned())
                 .collect(),
         )
+        .with_tap(base.tap.point(id))
     };
     let ctx_for = |id: &str| base.for_component(id, &config.data_dir);
 
