@@ -189,7 +189,9 @@ fn rfc3339_until(text: &str, end: char) -> Option<i64> {
 fn parse_go_time(text: &str) -> Option<i64> {
     let mut parts = text.split_whitespace();
     let (date, time, offset) = (parts.next()?, parts.next()?, parts.next()?);
-    if offset.len() != 5 {
+    // `+hhmm`; checked byte by byte, since the text came from the network.
+    let b = offset.as_bytes();
+    if b.len() != 5 || !matches!(b[0], b'+' | b'-') || !b[1..].iter().all(u8::is_ascii_digit) {
         return None;
     }
     let rfc3339 = format!("{date}T{time}{}:{}", &offset[..3], &offset[3..]);
@@ -313,6 +315,17 @@ mod tests {
         assert!(!r.is_stream(&LabelSet::new([("job", "j"), ("x", "y")])));
         assert!(r.matches_time(5_999_999_999));
         assert!(!r.matches_time(6_000_000_000));
+    }
+
+    #[test]
+    fn a_mangled_offset_is_not_a_time() {
+        // Found by fuzzing: slicing a non-ASCII offset panicked.
+        assert_eq!(
+            parse_go_time("2026-11-30 12:48:01 +0000"),
+            Some(1_796_042_881_000_000_000)
+        );
+        assert_eq!(parse_go_time("2026-11-30 12:48:01 U\u{fffd}0"), None);
+        assert_eq!(parse_go_time("2026-11-30 12:48:01 +00:0"), None);
     }
 
     #[test]

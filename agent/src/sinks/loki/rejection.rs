@@ -21,7 +21,7 @@ const PER_ENTRY: &[&str] = &[
 
 /// The number of entries Loki says it ignored, or `None` when the body does not say (then the
 /// caller must assume the whole batch was refused).
-pub(super) fn ignored_entries(body: &str) -> Option<u64> {
+pub fn ignored_entries(body: &str) -> Option<u64> {
     ingester_ignored(body).or_else(|| distributor_ignored(body))
 }
 
@@ -34,7 +34,8 @@ fn ingester_ignored(body: &str) -> Option<u64> {
         rest = &rest[at + MARKER.len()..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if let Ok(n) = rest[..digits].parse::<u64>() {
-            total = Some(total.unwrap_or(0) + n);
+            // Saturating: the text comes from the network (found by fuzzing).
+            total = Some(total.unwrap_or(0u64).saturating_add(n));
         }
     }
     total
@@ -78,6 +79,12 @@ mod tests {
         );
         let mixed = format!("{body}{labels}");
         assert_eq!(ignored_entries(&mixed), None);
+    }
+
+    #[test]
+    fn absurd_counts_saturate() {
+        let body = "total ignored: 18446744073709551615 out of 1\ntotal ignored: 5 out of 5";
+        assert_eq!(ignored_entries(body), Some(u64::MAX));
     }
 
     #[test]
