@@ -1,12 +1,13 @@
 //! The product's promise: kill -9 the agent mid-stream while the file rotates, restart it,
-//! and nothing is lost (duplicates bounded by what was in flight); rotate under load without
-//! a kill, and every line arrives exactly once.
+//! and nothing is lost, with at most 1% duplicates against a receiver that acknowledges as
+//! slowly as a loaded Loki (20-80 ms, jittered); rotate under load without a kill, and every
+//! line arrives exactly once.
 
 use std::time::{Duration, Instant};
 
 use logship_tests::harness::{Agent, serial};
 use logship_tests::logwriter::{LogWriter, LogWriterConfig, Rotation};
-use logship_tests::loki::LokiReceiver;
+use logship_tests::loki::{Fault, LokiReceiver, Mode};
 use logship_tests::pipeline::{PipelineConfig, logs_dir};
 use logship_tests::seqs::{count_seqs, wait_for_seqs};
 
@@ -17,6 +18,11 @@ fn kill9_mid_stream(rotation: Rotation) {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let loki = LokiReceiver::new().unwrap();
+    // Acknowledged as slowly as a loaded Loki does.
+    loki.set_mode(Mode::Fault(Fault::DelayBetween(
+        Duration::from_millis(20),
+        Duration::from_millis(80),
+    )));
     let cfg = PipelineConfig::new(dir.path(), &loki.url()).to_toml();
     let path = logs_dir(dir.path()).join("app.log");
 
@@ -49,7 +55,7 @@ fn kill9_mid_stream(rotation: Rotation) {
     assert!(c.missing.is_empty(), "lines lost: {c}");
     assert_eq!(c.out_of_range, 0, "{c}");
     let dup_pct = c.duplicates as f64 * 100.0 / KILL_TOTAL as f64;
-    assert!(dup_pct < 2.0, "duplicates {dup_pct:.3}% >= 2%: {c}");
+    assert!(dup_pct <= 1.0, "duplicates {dup_pct:.3}% > 1%: {c}");
     assert!(agent.is_running(), "the restarted agent died");
 }
 

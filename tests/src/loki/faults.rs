@@ -36,6 +36,9 @@ pub enum Fault {
     },
     /// Waits this long, then handles the request normally.
     Delay(Duration),
+    /// Waits a random time between the two bounds, then handles the request normally: how a
+    /// loaded Loki acknowledges (tens of milliseconds, jittered), as a mode for every push.
+    DelayBetween(Duration, Duration),
     /// Closes the connection without writing any HTTP answer; stores nothing.
     DropConnection,
     /// Never answers (until the receiver is stopped); stores nothing.

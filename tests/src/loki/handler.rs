@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -87,6 +87,19 @@ fn echo_headers(h: &HeaderMap) -> String {
     text.push_str(&json.replace('/', "\\/"));
     text.push('\n');
     text
+}
+
+/// A pseudo-random number below `spread` from a request's digest and the clock (no RNG state
+/// to share between connections).
+fn digest_jitter(digest: u64, spread: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let mut x = digest ^ nanos.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x % spread.max(1)
 }
 
 /// Entry count and an order-insensitive hash of (timestamp, line) pairs: a batch re-sent
@@ -202,9 +215,18 @@ pub(crate) async fn handle(
                 ctx.cancel.cancelled().await;
                 return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, ""));
             }
-            Fault::Delay(d) => {
+            Fault::Delay(_) | Fault::DelayBetween(..) => {
+                let d = match f {
+                    Fault::DelayBetween(lo, hi) if hi > lo => {
+                        let spread = (*hi - *lo).as_nanos() as u64;
+                        *lo + Duration::from_nanos(digest_jitter(rec.lines_digest, spread))
+                    }
+                    Fault::DelayBetween(lo, _) => *lo,
+                    Fault::Delay(d) => *d,
+                    _ => Duration::ZERO,
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(*d) => None,
+                    _ = tokio::time::sleep(d) => None,
                     _ = ctx.cancel.cancelled() => {
                         return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, ""));
                     }
