@@ -46,6 +46,19 @@ pub fn write_lines_seeded(
     Ok(written)
 }
 
+/// The time of line 0: an hour ago, whole seconds, fixed for the run. Times must be recent:
+/// Loki refuses entries older than a week, and the sink re-stamps them, which would measure
+/// the repair instead of the pipeline. A million lines span about 17 minutes.
+fn time_base() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1_795_000_000, |d| d.as_secs())
+            .saturating_sub(3600)
+    })
+}
+
 /// Appends line number `i` (without newline) to `out`.
 pub fn json_line(i: usize, rng: &mut u64, out: &mut String) {
     use std::fmt::Write as _;
@@ -57,7 +70,7 @@ pub fn json_line(i: usize, rng: &mut u64, out: &mut String) {
         rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     };
     let (a, b, c) = (next(), next(), next());
-    let secs = 1_795_000_000 + (i / 1000) as u64;
+    let secs = time_base() + (i / 1000) as u64;
     let nanos = (i % 1000) as u64 * 1_000_000 + (a % 1_000_000);
     let _ = write!(
         out,

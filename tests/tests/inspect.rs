@@ -39,10 +39,9 @@ fn tap_prints_what_leaves_a_transform_and_costs_the_pipeline_nothing() {
         .collect();
     assert_eq!(lines.len(), 5, "{}", tap.stdout);
     for l in &lines {
-        assert_eq!(l["component"], "parse");
         assert_eq!(l["labels"]["service"], "svc-a", "{l}");
         assert_eq!(l["labels"]["level"], "info", "{l}");
-        let trace = l["structured_metadata"]["trace_id"].as_str().unwrap_or("");
+        let trace = l["metadata"]["trace_id"].as_str().unwrap_or("");
         assert_eq!(trace.len(), 32, "{l}");
         let line = l["line"].as_str().unwrap_or("");
         assert!(line.starts_with("{\"time\":"), "{l}");

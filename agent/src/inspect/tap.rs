@@ -1,9 +1,9 @@
 //! `logship tap COMPONENT`: prints the events leaving a source or transform of the running
-//! agent, one JSON object per line (`component`, `timestamp`, `labels`,
-//! `structured_metadata`, `line`), as they happen.
+//! agent, one JSON object per line (`timestamp`, `labels`, `metadata`, `line`: what the console
+//! sink's `json` format prints), as they happen.
 //!
-//! The agent renders events only while someone taps, into a bounded buffer: a tap that reads
-//! too slowly loses tap lines (a `{"tap_dropped":N}` line says how many), never pipeline
+//! The agent copies events only while someone taps, into a bounded buffer: a tap that reads
+//! too slowly loses tap events (a `{"tap_dropped":N}` line says how many), never pipeline
 //! events, and the component never waits for it.
 
 use std::io::Write;

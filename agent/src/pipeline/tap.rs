@@ -2,16 +2,16 @@
 //!
 //! Every component's [`Fanout`](super::Fanout) holds the [`TapPoint`] of its id, taken from the
 //! agent's one [`TapHub`]. While nobody watches, a point costs one atomic load per chunk. While
-//! someone does, the fanout renders each event as one JSON line and offers it to a bounded
-//! broadcast channel: a watcher that reads too slowly loses the oldest tap lines (and is told
-//! how many), never a pipeline event, and the component never waits for it.
+//! someone does, the fanout offers a copy of each event (reference counts, no line bytes) to a
+//! bounded broadcast channel, and the watcher's own task renders it: a watcher that reads too
+//! slowly loses the oldest tap events (and is told how many), never a pipeline event, and the
+//! component never waits for it.
 //!
 //! The hub outlives reloads (it belongs to the supervisor, like the metrics), so a watcher
 //! connected through the telemetry endpoint keeps watching the component of the same id in
 //! the new pipeline.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 
 use super::Event;
 
-/// Tap lines buffered per watched component; a slower watcher loses the oldest.
+/// Events buffered per watched component; a slower watcher loses the oldest.
 pub const TAP_BUFFER: usize = 4096;
 
 /// The tap points of every component, by id.
@@ -62,7 +62,7 @@ impl TapHub {
 #[derive(Debug)]
 pub struct TapPoint {
     id: Arc<str>,
-    tx: broadcast::Sender<Arc<str>>,
+    tx: broadcast::Sender<Event>,
     watchers: AtomicUsize,
 }
 
@@ -82,15 +82,20 @@ impl TapPoint {
         self.watchers.load(Ordering::Relaxed) > 0
     }
 
-    /// Offers these events to the watchers, as JSON lines. Never waits.
+    /// The component's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Offers copies of these events to the watchers. Never waits.
     pub fn offer(&self, events: &[Event]) {
         for event in events {
             // No receiver (the last one just left) is not an error here.
-            let _ = self.tx.send(Arc::from(render(&self.id, event)));
+            let _ = self.tx.send(event.clone());
         }
     }
 
-    /// Starts watching: tap lines from now on, until the [`Watch`] is dropped.
+    /// Starts watching: events from now on, until the [`Watch`] is dropped.
     pub fn watch(self: &Arc<Self>) -> Watch {
         self.watchers.fetch_add(1, Ordering::Relaxed);
         Watch {
@@ -103,24 +108,24 @@ impl TapPoint {
 /// One watcher of a [`TapPoint`].
 #[derive(Debug)]
 pub struct Watch {
-    rx: broadcast::Receiver<Arc<str>>,
+    rx: broadcast::Receiver<Event>,
     point: Arc<TapPoint>,
 }
 
 /// What a watcher gets next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Tapped {
-    /// One event, as a JSON line (no newline).
-    Line(Arc<str>),
-    /// This many lines were lost because the watcher read too slowly.
+    /// One event that left the component.
+    Event(Event),
+    /// This many events were lost to the tap because the watcher read too slowly.
     Dropped(u64),
 }
 
 impl Watch {
-    /// The next tap line, or how many were lost; `None` once the point is gone.
+    /// The next event, or how many were lost; `None` once the point is gone.
     pub async fn next(&mut self) -> Option<Tapped> {
         match self.rx.recv().await {
-            Ok(line) => Some(Tapped::Line(line)),
+            Ok(event) => Some(Tapped::Event(event)),
             Err(broadcast::error::RecvError::Lagged(n)) => Some(Tapped::Dropped(n)),
             Err(broadcast::error::RecvError::Closed) => None,
         }
@@ -131,59 +136,6 @@ impl Drop for Watch {
     fn drop(&mut self) {
         self.point.watchers.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// One event as the tap shows it: `{"component", "timestamp", "labels",
-/// "structured_metadata", "line"}`; text that is not UTF-8 shows as U+FFFD.
-pub fn render(component: &str, event: &Event) -> String {
-    let mut out = String::with_capacity(96 + event.line.len());
-    out.push_str("{\"component\":");
-    json_str(&mut out, component);
-    out.push_str(",\"timestamp\":");
-    let mut ts = String::new();
-    logship_parsers::timestamp::format_rfc3339_nanos(event.timestamp_ns, &mut ts);
-    json_str(&mut out, &ts);
-    out.push_str(",\"labels\":{");
-    for (i, (k, v)) in event.labels.pairs().iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(&mut out, k);
-        out.push(':');
-        json_str(&mut out, v);
-    }
-    out.push_str("},\"structured_metadata\":{");
-    for (i, (k, v)) in event.metadata.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(&mut out, k);
-        out.push(':');
-        json_str(&mut out, &String::from_utf8_lossy(v));
-    }
-    out.push_str("},\"line\":");
-    json_str(&mut out, &String::from_utf8_lossy(&event.line));
-    out.push('}');
-    out
-}
-
-/// Appends `s` as a JSON string.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -203,15 +155,6 @@ mod tests {
         e
     }
 
-    #[test]
-    fn renders_one_json_object_per_event() {
-        let text = render("parse", &event(b"say \"hi\"\n\xff"));
-        assert_eq!(
-            text,
-            "{\"component\":\"parse\",\"timestamp\":\"2024-06-10T06:13:20.123456789Z\",\"labels\":{\"service\":\"api\"},\"structured_metadata\":{\"trace_id\":\"4bf9\"},\"line\":\"say \\\"hi\\\"\\n\u{fffd}\"}"
-        );
-    }
-
     #[tokio::test]
     async fn watchers_get_lines_and_learn_what_they_missed() {
         let hub = TapHub::new();
@@ -222,13 +165,13 @@ mod tests {
         assert!(point.is_watched());
         point.offer(&[event(b"one")]);
         match watch.next().await {
-            Some(Tapped::Line(l)) => assert!(l.contains("\"line\":\"one\"")),
+            Some(Tapped::Event(e)) => assert_eq!(&e.line[..], b"one"),
             other => panic!("{other:?}"),
         }
         // A watcher that does not read loses the oldest lines, and is told how many.
         let many: Vec<Event> = (0..TAP_BUFFER + 10).map(|_| event(b"x")).collect();
         point.offer(&many);
-        assert_eq!(watch.next().await, Some(Tapped::Dropped(10)));
+        assert!(matches!(watch.next().await, Some(Tapped::Dropped(10))));
         drop(watch);
         assert!(!point.is_watched());
         assert_eq!(hub.ids(), vec!["parse".to_owned()]);

@@ -1,7 +1,8 @@
 //! The HTTP endpoint for the agent's own telemetry: `/metrics`, `/health`, `/ready`, and
-//! `/tap/<component>?limit=N`, which streams the events leaving a component as JSON lines
-//! (`logship tap`; see [`tap`](crate::pipeline::tap)). A line `{"tap_dropped":N}` says the
-//! watcher read too slowly and lost N events of the tap (never of the pipeline).
+//! `/tap/<component>?limit=N`, which streams the events leaving a component as JSON lines, the
+//! objects the console sink's `json` format prints (`logship tap`; see
+//! [`tap`](crate::pipeline::tap)). A line `{"tap_dropped":N}` says the watcher read too slowly
+//! and lost N events of the tap (never of the pipeline).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use super::{Health, Metrics};
+use logship_config::schema::ConsoleFormat;
+
 use crate::pipeline::tap::{TapHub, Tapped};
+use crate::sinks::console::format_event;
 
 #[derive(Clone)]
 struct AppState {
@@ -110,9 +114,15 @@ async fn tap_handler(
             () = stop.cancelled() => None,
             tapped = watch.next() => tapped,
         }?;
+        // Rendered here, on the watcher's task, not the component's.
         let (text, n) = match tapped {
-            Tapped::Line(line) => (format!("{line}\n"), 1),
-            Tapped::Dropped(lost) => (format!("{{\"tap_dropped\":{lost}}}\n"), 0),
+            Tapped::Event(event) => {
+                let mut out = Vec::with_capacity(160 + event.line.len());
+                let mut time = String::new();
+                format_event(ConsoleFormat::Json, &event, &mut out, &mut time);
+                (out, 1)
+            }
+            Tapped::Dropped(lost) => (format!("{{\"tap_dropped\":{lost}}}\n").into_bytes(), 0),
         };
         Some((Ok::<_, std::io::Error>(text), (watch, sent + n, stop)))
     });

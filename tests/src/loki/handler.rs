@@ -418,6 +418,7 @@ fn store(
                 timestamp_ns: e.timestamp_ns,
                 line: e.line,
                 metadata: e.metadata.into_iter().collect(),
+                received_ns: now,
             };
             match verdict {
                 Ok(()) => accepted.push(entry),

@@ -22,6 +22,9 @@ pub struct ReceivedEntry {
     pub line: Vec<u8>,
     /// Structured metadata.
     pub metadata: BTreeMap<String, String>,
+    /// When the receiver stored it (Unix ns): with `timestamp_ns` set to the time a line was
+    /// written, the difference is its write-to-acknowledgement latency.
+    pub received_ns: i64,
 }
 
 impl ReceivedEntry {
