@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
@@ -62,16 +62,16 @@ impl TapHub {
 #[derive(Debug)]
 pub struct TapPoint {
     id: Arc<str>,
-    tx: broadcast::Sender<Event>,
+    /// Made at the first watch: a component nobody taps holds no buffer.
+    tx: OnceLock<broadcast::Sender<Event>>,
     watchers: AtomicUsize,
 }
 
 impl TapPoint {
     fn new(id: &str) -> Self {
-        let (tx, _) = broadcast::channel(TAP_BUFFER);
         Self {
             id: Arc::from(id),
-            tx,
+            tx: OnceLock::new(),
             watchers: AtomicUsize::new(0),
         }
     }
@@ -89,17 +89,20 @@ impl TapPoint {
 
     /// Offers copies of these events to the watchers. Never waits.
     pub fn offer(&self, events: &[Event]) {
+        let Some(tx) = self.tx.get() else { return };
         for event in events {
             // No receiver (the last one just left) is not an error here.
-            let _ = self.tx.send(event.clone());
+            let _ = tx.send(event.clone());
         }
     }
 
     /// Starts watching: events from now on, until the [`Watch`] is dropped.
     pub fn watch(self: &Arc<Self>) -> Watch {
+        let tx = self.tx.get_or_init(|| broadcast::channel(TAP_BUFFER).0);
+        let rx = tx.subscribe();
         self.watchers.fetch_add(1, Ordering::Relaxed);
         Watch {
-            rx: self.tx.subscribe(),
+            rx,
             point: self.clone(),
         }
     }

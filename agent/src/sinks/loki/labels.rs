@@ -47,21 +47,34 @@ const DEFAULT_LABEL: (&str, &str) = ("agent", "logship");
 pub struct Resolved {
     /// The merged, guarded, repaired set.
     pub labels: LabelSet,
+    /// What else every line of the set gets (one allocation: cloning a `Resolved`, once per
+    /// change of label set in the sink's loop, costs two reference counts).
+    pub extras: Arc<Extras>,
+    checked_at: Instant,
+}
+
+/// The per-line work a resolved label set asks for.
+#[derive(Debug, Default)]
+pub struct Extras {
     /// One counter per label that collapsed to the overflow value and per label repair
     /// made; each is bumped once per line.
-    pub per_line: Arc<[IntCounter]>,
+    pub per_line: Vec<IntCounter>,
     /// Labels that did not fit Loki's limits, sent as structured metadata of every entry.
-    pub demoted: Arc<[(Arc<str>, Bytes)]>,
-    checked_at: Instant,
+    pub demoted: Vec<(Arc<str>, Bytes)>,
 }
 
 impl Resolved {
     /// Counts one line under every label that overflowed or was repaired.
     #[inline]
     pub fn count_line(&self) {
-        for counter in self.per_line.iter() {
+        for counter in &self.extras.per_line {
             counter.inc();
         }
+    }
+
+    /// Labels moved to structured metadata, for every entry of the set.
+    pub fn demoted(&self) -> &[(Arc<str>, Bytes)] {
+        &self.extras.demoted
     }
 }
 
@@ -143,8 +156,10 @@ impl StreamLabeler {
         overflow.extend(repaired.counters);
         Resolved {
             labels: LabelSet::new(pairs),
-            per_line: overflow.into(),
-            demoted: repaired.demoted.into(),
+            extras: Arc::new(Extras {
+                per_line: overflow,
+                demoted: repaired.demoted,
+            }),
             checked_at: now,
         }
     }
@@ -186,7 +201,7 @@ mod tests {
             r.labels.selector(),
             r#"{cluster="eu", env="prod", service="api"}"#
         );
-        assert!(r.per_line.is_empty());
+        assert!(r.extras.per_line.is_empty());
     }
 
     #[test]

@@ -222,8 +222,8 @@ impl LokiSink {
             };
             let (_, resolved, stream) = last.insert(current);
             resolved.count_line();
-            if !resolved.demoted.is_empty() {
-                event.metadata.extend(resolved.demoted.iter().cloned());
+            if !resolved.demoted().is_empty() {
+                event.metadata.extend(resolved.demoted().iter().cloned());
             }
             self.repair
                 .repair(&mut event, batch.newest_mut(*stream), now_ns);

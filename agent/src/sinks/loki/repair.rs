@@ -16,21 +16,20 @@
 //!
 //! The checks keep a [`MARGIN`] inside Loki's bounds, because a batch reaches Loki a little
 //! later than it is built and the two clocks differ. A stream's newest timestamp is tracked per
-//! label set across batches (in the order batches are built), so "too far behind" is caught
-//! even when the newer entry went out in an earlier push.
+//! label set across batches (in the order batches are built, for up to 16,384 streams), so
+//! "too far behind" is caught even when the newer entry went out in an earlier push.
 //!
 //! A consequence worth knowing: once an entry of a stream is re-stamped with the read time,
 //! the stream's newest entry is "now", so older entries of the same stream that follow (a
 //! backlog of days) are more than the window behind it and are re-stamped too. Nothing is
 //! lost; their own times are in `original_timestamp`.
 
-use std::num::NonZeroUsize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use logship_config::schema::LokiLimitsConfig;
-use lru::LruCache;
 use prometheus::IntCounter;
 
 use super::prehashed::PrehashedState;
@@ -43,8 +42,10 @@ pub const ORIGINAL_TIMESTAMP: &str = "original_timestamp";
 /// How far inside Loki's time bounds the checks stay (at most a quarter of the bound).
 pub const MARGIN: Duration = Duration::from_secs(60);
 
-/// Streams whose newest timestamp is remembered between batches.
-const TRACKED_STREAMS: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
+/// Streams whose newest timestamp is remembered between batches; past this many the memory
+/// is cleared (a forgotten stream is only checked against its entries of the current batch
+/// until it is sent again). Grown as needed, so a small pipeline holds a small map.
+const TRACKED_STREAMS: usize = 16_384;
 
 /// A timestamp meaning "no entry seen yet".
 pub const UNKNOWN: i64 = i64::MIN;
@@ -100,7 +101,7 @@ pub struct EntryRepair {
     metadata: bool,
     lines: bool,
     counters: Counters,
-    newest: LruCache<LabelSet, i64, PrehashedState>,
+    newest: HashMap<LabelSet, i64, PrehashedState>,
     original_name: Arc<str>,
 }
 
@@ -133,7 +134,7 @@ impl EntryRepair {
             metadata: limits.repair_structured_metadata,
             lines: limits.repair_lines,
             counters: Counters::new(metrics, id),
-            newest: LruCache::with_hasher(TRACKED_STREAMS, PrehashedState),
+            newest: HashMap::with_hasher(PrehashedState),
             original_name: Arc::from(ORIGINAL_TIMESTAMP),
         }
     }
@@ -151,7 +152,10 @@ impl EntryRepair {
         match self.newest.get_mut(labels) {
             Some(known) => *known = (*known).max(newest),
             None => {
-                self.newest.put(labels.clone(), newest);
+                if self.newest.len() >= TRACKED_STREAMS {
+                    self.newest.clear();
+                }
+                self.newest.insert(labels.clone(), newest);
             }
         }
     }
