@@ -6,12 +6,44 @@
 //! batch (same stream; same timestamp to the precision Loki gave, or the same metadata size,
 //! metadata count or line length) are repaired to that limit and sent once more, alone; the
 //! entries Loki stored are never sent again. An entry refused a second time, or one that
-//! cannot be identified, is counted as discarded with Loki's reason, as before.
+//! cannot be identified, is counted as discarded with Loki's reason, as before. The
+//! `repair_*` switches of `[sinks.<id>.limits]` govern these repairs as they do those before
+//! sending ([`Allowed`]).
+
+use logship_config::schema::LokiLimitsConfig;
 
 use super::batch::{Batch, Stream};
 use super::refusals::{Reason, Refusal};
 use super::repair::{ORIGINAL_TIMESTAMP, floor_char_boundary, rfc3339_nanos, trim_metadata};
 use crate::pipeline::Event;
+
+/// Which repairs the sink's `[limits]` switches allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    timestamps: bool,
+    metadata: bool,
+    lines: bool,
+}
+
+impl Allowed {
+    /// The switches of `limits`.
+    pub fn from_limits(limits: &LokiLimitsConfig) -> Self {
+        Self {
+            timestamps: limits.repair_timestamps,
+            metadata: limits.repair_structured_metadata,
+            lines: limits.repair_lines,
+        }
+    }
+
+    /// Whether a refusal for `reason` may be repaired.
+    pub fn allows(self, reason: Reason) -> bool {
+        match reason {
+            Reason::TooFarBehind | Reason::TooOld | Reason::TooNew => self.timestamps,
+            Reason::MetadataTooLarge { .. } | Reason::MetadataTooMany { .. } => self.metadata,
+            Reason::LineTooLong { .. } => self.lines,
+        }
+    }
+}
 
 /// The entries of `batch` that `refusals` name, repaired for another attempt, in a batch
 /// that holds every token of `batch` (so its chunks settle only when that attempt has been
@@ -171,6 +203,17 @@ mod tests {
             9,
             "the re-sent batch holds the chunk's token"
         );
+    }
+
+    #[test]
+    fn the_limits_switches_decide_what_may_be_repaired() {
+        let off = Allowed::from_limits(&LokiLimitsConfig {
+            repair_timestamps: false,
+            ..LokiLimitsConfig::default()
+        });
+        assert!(!off.allows(Reason::TooOld) && !off.allows(Reason::TooFarBehind));
+        assert!(off.allows(Reason::LineTooLong { len: 2, limit: 1 }));
+        assert!(Allowed::from_limits(&LokiLimitsConfig::default()).allows(Reason::TooNew));
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub(super) struct Shared {
     pub give_up: CancellationToken,
     /// Paces pushes to the rate Loki accepts once it answers 429.
     pub rate_gate: RateGate,
+    /// Which refused entries may be repaired and sent again.
+    pub after_refusal: after_refusal::Allowed,
     /// True while this sink has a problem registered with `health`.
     problem_set: AtomicBool,
     /// How long failing to deliver is tolerated before `/ready` says so.
@@ -94,6 +96,7 @@ impl Shared {
     ) -> Self {
         Self {
             rate_gate: RateGate::new(metrics.rate_limit.clone()),
+            after_refusal: after_refusal::Allowed::from_limits(&Default::default()),
             id,
             client,
             format,
@@ -302,14 +305,20 @@ fn rejected(shared: &Shared, batch: Batch, response: &PushResponse, resent: bool
     }
     let total = batch.len() as u64;
     let refused = response.ignored.map_or(total, |n| n.min(total));
-    if resent || response.refusals.is_empty() {
+    let repairable: Vec<_> = response
+        .refusals
+        .iter()
+        .filter(|r| shared.after_refusal.allows(r.reason))
+        .cloned()
+        .collect();
+    if resent || repairable.is_empty() {
         shared.partially_discard(batch, refused, "loki_rejected");
         return None;
     }
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let (again, reasons) = after_refusal::repairable(batch, &response.refusals, now_ns);
+    let (again, reasons) = after_refusal::repairable(batch, &repairable, now_ns);
     let repairable = (again.len() as u64).min(refused);
     shared.metrics.component.sent_events.inc_by(total - refused);
     shared

@@ -129,7 +129,7 @@ impl LokiSink {
         );
         let repair = EntryRepair::new(&config.limits, &ctx.metrics, &ctx.id);
         let request = &config.request;
-        let shared = Shared::new(
+        let mut shared = Shared::new(
             ctx.id.clone(),
             client,
             format,
@@ -139,6 +139,7 @@ impl LokiSink {
             ctx.health.clone(),
             Duration::from_secs(config.not_ready_after_secs),
         );
+        shared.after_refusal = after_refusal::Allowed::from_limits(&config.limits);
         Ok(Self {
             shared: Arc::new(shared),
             labeler,
