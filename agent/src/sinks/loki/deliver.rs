@@ -315,10 +315,7 @@ fn rejected(shared: &Shared, batch: Batch, response: &PushResponse, resent: bool
         shared.partially_discard(batch, refused, "loki_rejected");
         return None;
     }
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let (again, reasons) = after_refusal::repairable(batch, &repairable, now_ns);
+    let (again, reasons) = after_refusal::repairable(batch, &repairable, super::wall_clock_ns());
     let repairable = (again.len() as u64).min(refused);
     shared.metrics.component.sent_events.inc_by(total - refused);
     shared

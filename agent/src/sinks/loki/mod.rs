@@ -299,7 +299,7 @@ impl LokiSink {
 }
 
 /// Now as Unix nanoseconds.
-fn wall_clock_ns() -> i64 {
+pub(super) fn wall_clock_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

@@ -21,6 +21,7 @@ use super::error::LokiSinkError;
 use super::redact::Redactor;
 use super::refusals::{self, Refusal};
 use super::rejection;
+use super::repair::floor_char_boundary;
 use super::retry::parse_retry_after;
 use crate::error_chain::error_chain;
 
@@ -214,15 +215,6 @@ impl LokiClient {
             PushError::Connection(error_chain(&e.without_url()))
         }
     }
-}
-
-/// The largest index ≤ `at` that does not split a UTF-8 character of `text`.
-fn floor_char_boundary(text: &[u8], at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while at > 0 && at < text.len() && (text[at] & 0xC0) == 0x80 {
-        at -= 1;
-    }
-    at
 }
 
 /// The body, up to `limit` bytes, and whether that was all of it. Reading on (rather than
