@@ -269,27 +269,24 @@ async fn supervise(
         };
     tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %path, "logship started");
     loop {
-        let (outcome, next) = topology::run_until(running, triggers.next(&loaded)).await;
+        let next = running.run_until(triggers.next(&loaded)).await;
         let Some(crate::reload::Next::Reload(new)) = next else {
+            let outcome = running.shut_down().await;
             telemetry.stop().await;
             return finished(&outcome);
         };
-        for (id, reason) in &outcome.failed_sources {
-            tracing::warn!(component = %id, error = %reason, "source had failed; the reload restarts it");
-        }
-        // The old pipeline has drained and written its checkpoints; the new one reads on
-        // from them. Problems the old components reported are theirs.
-        health.clear_all();
         let new = *new;
         // The new config takes over only once its pipeline runs: until then the old lock and
         // telemetry server stay, so a failed reload leaves the agent exactly as it was.
-        let started = claim_if_moved(&loaded, &new).and_then(|lock| {
-            topology::start(&new, &base_context(&new, &metrics, &health, &tap))
-                .map(|running| (running, lock))
-                .map_err(|e| format!("cannot start the new pipeline: {e}"))
-        });
-        match started {
-            Ok((r, lock)) => {
+        let lock = match claim_if_moved(&loaded, &new) {
+            Ok(lock) => lock,
+            Err(e) => {
+                reload_failed(&metrics, &format!("cannot claim the new data_dir: {e}"));
+                continue;
+            }
+        };
+        match running.reload(&new) {
+            Ok(plan) => {
                 if let Some(lock) = lock {
                     _data_dir_lock = lock;
                 }
@@ -303,26 +300,18 @@ async fn supervise(
                     }
                 }
                 metrics.config_reloads.with_label_values(&["success"]).inc();
-                tracing::info!(config = %path, "config reloaded");
-                running = r;
+                tracing::info!(config = %path, "config reloaded: {plan}");
                 loaded = new;
             }
-            Err(e) => {
-                tracing::error!("{e}; going on with the old config");
-                metrics.config_reloads.with_label_values(&["error"]).inc();
-                running =
-                    match topology::start(&loaded, &base_context(&loaded, &metrics, &health, &tap))
-                    {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot restart the old pipeline either");
-                            telemetry.stop().await;
-                            return ExitCode::FAILURE;
-                        }
-                    };
-            }
+            Err(e) => reload_failed(&metrics, &format!("cannot build the new pipeline: {e}")),
         }
     }
+}
+
+/// Reports a valid config that could not be applied; the running pipeline is unchanged.
+fn reload_failed(metrics: &Metrics, why: &str) {
+    tracing::error!("{why}; going on with the old config");
+    metrics.config_reloads.with_label_values(&["error"]).inc();
 }
 
 /// The lock of `new`'s data_dir when a reload moves it (`None` when it stays).
@@ -338,7 +327,7 @@ fn claim_if_moved(
         .map_err(|e| format!("{}: {e}", new.config.data_dir.display()))
 }
 
-/// The services every component of one pipeline shares; fresh stop tokens per pipeline.
+/// The services every component shares, for the agent's life (reloads included).
 fn base_context(
     loaded: &logship_config::LoadedConfig,
     metrics: &Arc<Metrics>,

@@ -52,8 +52,8 @@ impl ComponentContext {
     }
 
     /// The context of component `id`: the shared services of `self`, its own state directory
-    /// under `data_dir`, and its own acknowledgement watch. `shutdown` is a child of this
-    /// context's, so the component can be stopped alone.
+    /// under `data_dir`, and its own acknowledgement watch. `shutdown` and `drained` are
+    /// children of this context's, so the component can be stopped alone (a reload).
     pub fn for_component(&self, id: &str, data_dir: &std::path::Path) -> Self {
         let id: Arc<str> = Arc::from(id);
         Self {
@@ -63,7 +63,7 @@ impl ComponentContext {
             id,
             metrics: self.metrics.clone(),
             health: self.health.clone(),
-            drained: self.drained.clone(),
+            drained: self.drained.child_token(),
             tap: self.tap.clone(),
         }
     }

@@ -466,6 +466,32 @@ impl TransformConfig {
             }
         }
     }
+
+    fn inputs_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            TransformConfig::Json(c) | TransformConfig::Logfmt(c) | TransformConfig::Regex(c) => {
+                &mut c.inputs
+            }
+        }
+    }
+
+    /// Whether `other` is the same transform, whatever each reads from. (A reload keeps such
+    /// a transform running and only rewires its input.)
+    pub fn same_settings(&self, other: &Self) -> bool {
+        same_apart_from_inputs(self, other, Self::inputs_mut)
+    }
+}
+
+/// Whether `a` and `b` are equal once their `inputs` are ignored.
+fn same_apart_from_inputs<T: Clone + PartialEq>(
+    a: &T,
+    b: &T,
+    inputs: fn(&mut T) -> &mut Vec<String>,
+) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    inputs(&mut a).clear();
+    inputs(&mut b).clear();
+    a == b
 }
 
 /// What a field-extracting transform does with the fields it finds. Shared by `json`,
@@ -532,6 +558,20 @@ impl SinkConfig {
             SinkConfig::Console(c) => &c.inputs,
             SinkConfig::Blackhole(c) => &c.inputs,
         }
+    }
+
+    fn inputs_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            SinkConfig::Loki(c) => &mut c.inputs,
+            SinkConfig::Console(c) => &mut c.inputs,
+            SinkConfig::Blackhole(c) => &mut c.inputs,
+        }
+    }
+
+    /// Whether `other` is the same sink, whatever each reads from. (A reload keeps such a sink
+    /// running, with its batches and connections, and only rewires its input.)
+    pub fn same_settings(&self, other: &Self) -> bool {
+        same_apart_from_inputs(self, other, Self::inputs_mut)
     }
 }
 

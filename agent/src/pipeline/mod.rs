@@ -20,5 +20,5 @@ pub mod tap;
 pub use acks::{AckLedger, AckToken, LedgerWatch};
 pub use chunk::Chunk;
 pub use event::{Event, Metadata};
-pub use fanout::{Closed, Fanout};
+pub use fanout::{Closed, Fanout, FanoutTargets};
 pub use labels::LabelSet;

@@ -37,14 +37,6 @@ impl Health {
         }
     }
 
-    /// Forgets every problem: the components that reported them are being replaced (a config
-    /// reload); the new ones report their own.
-    pub fn clear_all(&self) {
-        let mut p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
-        p.clear();
-        self.ready_gauge.set(1);
-    }
-
     /// The standing problems, `component: reason`, or empty when ready.
     pub fn problems(&self) -> Vec<String> {
         let p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
