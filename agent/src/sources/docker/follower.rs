@@ -1,7 +1,7 @@
 //! Following one container: its logs stream in, chunks out.
 //!
 //! A follower reads the logs API (`follow`, `timestamps`, stdout and stderr, `since` the
-//! container's position), hands every item to an [`Assembler`], and cuts a chunk every
+//! container's position; through [`logs_stream`], many entries per read), hands every item to an [`Assembler`], and cuts a chunk every
 //! [`MAX_CHUNK_LINES`](super::assembler::MAX_CHUNK_LINES) lines or [`FLUSH_AFTER`] after the
 //! first line waiting, whichever is first. Each chunk carries a token of the container's
 //! ledger holding the cursor after it. Sending waits while downstream is full: that wait is
@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::query_parameters::LogsOptionsBuilder;
 use futures::{FutureExt, Stream, StreamExt};
 use prometheus::IntCounter;
 use tokio::sync::mpsc;
@@ -21,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::assembler::{Assembler, MultilineSpec};
 use super::checkpoint::DockerCursor;
+use super::logs_stream;
 use crate::containers::StreamLabels;
 use crate::pipeline::AckLedger;
 use crate::pipeline::Chunk;
@@ -30,6 +30,8 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// What to follow and where to resume.
 pub struct FollowSpec {
+    /// The daemon's address (`unix:///var/run/docker.sock`, `tcp://host:2375`).
+    pub host: String,
     /// Full container id.
     pub id: String,
     /// Labels per stream.
@@ -98,14 +100,8 @@ pub async fn run(docker: Docker, spec: FollowSpec, io: FollowIo) -> FollowOutcom
             _ = tokio::time::sleep(spec.delay) => {}
         }
     }
-    let opts = LogsOptionsBuilder::new()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since(spec.start.since_secs())
-        .build();
-    let stream = docker.logs(&spec.id, Some(opts));
+    let version = docker.client_version().to_string();
+    let stream = logs_stream::logs(&spec.host, &version, &spec.id, spec.start.since_secs());
     let (ml, ml_timeout) = match &spec.multiline {
         Some((m, t)) => (Some(m), *t),
         None => (None, Duration::MAX),
@@ -157,8 +153,6 @@ where
             item = stream.next() => item,
         };
         // Take whatever else is already buffered without another trip through `select!`.
-        // (Pausing between reads to let frames gather does not work: hyper hands the body
-        // over one HTTP chunk, i.e. one Docker frame, at a time, so a pause stalls reading.)
         let mut next = Some(item);
         while let Some(item) = next.take() {
             match item {

@@ -25,6 +25,7 @@ mod client;
 mod discovery;
 mod follower;
 mod frame;
+mod logs_stream;
 mod self_id;
 mod supervisor;
 

@@ -355,6 +355,7 @@ impl Supervisor {
         t.active = Some(cancel.clone());
         t.refollow = false;
         let spec = FollowSpec {
+            host: self.cfg.host.clone(),
             id: id.to_owned(),
             labels: self.cfg.plan.both_streams(&t.info),
             // The idle stream of a one-stream container would otherwise keep `since` at 0
