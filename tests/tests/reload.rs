@@ -191,17 +191,22 @@ fn watch_config_reloads_when_the_file_is_saved() {
     assert!(agent.is_running());
 }
 
-#[test]
-fn a_reload_while_loki_is_down_loses_nothing_and_sends_nothing_twice() {
+/// An agent that has shipped lines 1..=100 of `app.log`, and then Loki goes down.
+fn shipping_then_loki_down() -> (tempfile::TempDir, LokiReceiver, PipelineConfig, Agent) {
     let dir = tempfile::tempdir().unwrap();
     let loki = LokiReceiver::new().unwrap();
     let cfg = PipelineConfig::new(dir.path(), &loki.url());
-    let log = logs_dir(dir.path()).join("app.log");
-    append_lines(&log, 1..=100).unwrap();
-    let mut agent = Agent::start(&cfg.to_toml(), dir.path());
+    append_lines(&logs_dir(dir.path()).join("app.log"), 1..=100).unwrap();
+    let agent = Agent::start(&cfg.to_toml(), dir.path());
     assert!(wait_for_seqs(&loki, 100, T).is_exactly_once());
-
     loki.stop();
+    (dir, loki, cfg, agent)
+}
+
+#[test]
+fn a_reload_while_loki_is_down_loses_nothing_and_sends_nothing_twice() {
+    let (dir, loki, cfg, mut agent) = shipping_then_loki_down();
+    let log = logs_dir(dir.path()).join("app.log");
     append_lines(&log, 101..=2_000).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let started = Instant::now();
@@ -254,15 +259,8 @@ fn reload_summary(agent: &Agent) -> String {
 fn a_reload_that_changes_only_the_sink_keeps_the_source_reading_a_deleted_file() {
     // Loki is down, so the source is far behind when the file is deleted: only a source that
     // kept running still holds the file open; one started again would find nothing to read.
-    let dir = tempfile::tempdir().unwrap();
-    let loki = LokiReceiver::new().unwrap();
-    let cfg = PipelineConfig::new(dir.path(), &loki.url());
+    let (dir, loki, cfg, mut agent) = shipping_then_loki_down();
     let log = logs_dir(dir.path()).join("app.log");
-    append_lines(&log, 1..=100).unwrap();
-    let mut agent = Agent::start(&cfg.to_toml(), dir.path());
-    assert!(wait_for_seqs(&loki, 100, T).is_exactly_once());
-
-    loki.stop();
     let total = 100_000;
     append_lines(&log, 101..=total).unwrap();
     std::thread::sleep(Duration::from_secs(1));

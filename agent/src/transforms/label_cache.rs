@@ -15,9 +15,13 @@ const MAX_ENTRIES: usize = 4096;
 pub(crate) const MAX_LABEL_VALUE_BYTES: usize = 2048;
 
 /// Maps (base set, extracted values) to the merged, interned set.
+///
+/// Hashed with foldhash, not SipHash: it is looked up once per line, the keys are short, and
+/// the map is bounded ([`MAX_ENTRIES`]), so crafted values cannot make it degrade for long;
+/// foldhash's per-process seed keeps collisions unpredictable anyway.
 pub(crate) struct LabelCache {
     names: Vec<Arc<str>>,
-    map: HashMap<Box<[u8]>, (LabelSet, LabelSet)>,
+    map: HashMap<Box<[u8]>, (LabelSet, LabelSet), foldhash::fast::RandomState>,
     key: Vec<u8>,
 }
 
@@ -26,7 +30,7 @@ impl LabelCache {
     pub(crate) fn new(names: Vec<Arc<str>>) -> Self {
         Self {
             names,
-            map: HashMap::new(),
+            map: HashMap::default(),
             key: Vec::with_capacity(128),
         }
     }

@@ -236,12 +236,7 @@ impl LogsBody {
                     return Ok(());
                 }
                 Framing::Length(left) => {
-                    let n = usize::try_from(left)
-                        .unwrap_or(usize::MAX)
-                        .min(self.raw.len());
-                    self.body.extend_from_slice(&self.raw[..n]);
-                    self.raw.advance(n);
-                    let left = left - n as u64;
+                    let left = self.take_body(left);
                     self.framing = Framing::Length(left);
                     self.ended |= left == 0;
                     return Ok(());
@@ -270,12 +265,7 @@ impl LogsBody {
                     if self.raw.is_empty() {
                         return Ok(());
                     }
-                    let n = usize::try_from(left)
-                        .unwrap_or(usize::MAX)
-                        .min(self.raw.len());
-                    self.body.extend_from_slice(&self.raw[..n]);
-                    self.raw.advance(n);
-                    let left = left - n as u64;
+                    let left = self.take_body(left);
                     self.framing = Framing::Chunked(if left == 0 {
                         Chunk::DataEnd
                     } else {
@@ -300,6 +290,16 @@ impl LogsBody {
                 }
             }
         }
+    }
+
+    /// Moves up to `left` body bytes from `raw` to `body`; returns how many are still to come.
+    fn take_body(&mut self, left: u64) -> u64 {
+        let n = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(self.raw.len());
+        self.body.extend_from_slice(&self.raw[..n]);
+        self.raw.advance(n);
+        left - n as u64
     }
 
     /// The next log entry, or `None` at the end of the log.
