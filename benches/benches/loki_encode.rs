@@ -1,6 +1,6 @@
 //! Criterion benchmarks for the Loki sink's body encoders.
 //!
-//! The workload is one full default batch: about 1 MiB of distinct ~250-byte JSON log lines in
+//! The workload is one full default batch: about 512 KiB of distinct ~250-byte JSON log lines in
 //! four streams, each line with two structured-metadata pairs (`trace_id`, `span_id`) that are
 //! slices of the line, as the JSON transform produces them. Each group reports bytes per second
 //! of line data; divide the time per iteration by the line count printed at start-up for the
@@ -22,7 +22,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use logship_agent::sinks::loki::{JsonEncoder, ProtobufEncoder, Stream, event_size};
 use logship_agent::{Event, LabelSet};
 
-const BATCH_BYTES: usize = 1024 * 1024;
+const BATCH_BYTES: usize = 512 * 1024;
 const STREAMS: usize = 4;
 
 /// A ~250-byte JSON line in the demo services' shape, made distinct by `i`.

@@ -690,8 +690,12 @@ impl Default for BatchConfig {
     }
 }
 
+/// 512 KiB rather than Promtail's 1 MiB: a batch in flight when the agent is killed is stored
+/// by Loki and read again after the restart, so the batch size is the bound on duplicates
+/// after a crash (about 2,100 lines of 250 bytes, 0.7 % of the kill -9 tests' 300,000). On W1
+/// it costs no measurable CPU and keeps 4 MiB less memory.
 fn default_batch_max_bytes() -> usize {
-    1024 * 1024
+    512 * 1024
 }
 
 fn default_batch_max_events() -> usize {

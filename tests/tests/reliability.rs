@@ -54,6 +54,9 @@ fn kill9_mid_stream(rotation: Rotation) {
     );
     assert!(c.missing.is_empty(), "lines lost: {c}");
     assert_eq!(c.out_of_range, 0, "{c}");
+    // A batch in flight at the kill is stored by the receiver after it and read again after
+    // the restart: up to one default batch (512 KiB, about 2,100 of these lines, 0.7 %) comes
+    // twice in some runs; anything above that means the checkpoint lagged.
     let dup_pct = c.duplicates as f64 * 100.0 / KILL_TOTAL as f64;
     assert!(dup_pct <= 1.0, "duplicates {dup_pct:.3}% > 1%: {c}");
     assert!(agent.is_running(), "the restarted agent died");

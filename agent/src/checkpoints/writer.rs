@@ -1,9 +1,10 @@
 //! The background task that keeps a source's checkpoint file current.
 //!
 //! Cadence: the writer sleeps until an acknowledgement settles (the source's
-//! [`LedgerWatch`] wakes it) or a slow safety tick passes, waits a short coalescing gap so that
-//! a burst of acknowledgements costs one write, then writes the snapshot if it changed. So the
-//! file trails what Loki acknowledged by about the gap plus one write, not by a fixed timer.
+//! [`LedgerWatch`] wakes it) or a slow safety tick passes, then writes the snapshot if it
+//! changed. Acknowledgements that settle while a write is under way wake the next round at
+//! once, so a burst costs one more write, not one each. The file trails what Loki
+//! acknowledged by about one write (under a millisecond here), not by a fixed timer.
 //!
 //! Final write: once the source has stopped reading, the writer waits until nothing the
 //! source emitted is still in flight (every chunk settled), or until `drained` says no
@@ -48,7 +49,7 @@ impl<T> std::fmt::Debug for Checkpointing<T> {
 /// When the writer writes.
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
-    /// After an acknowledgement, wait this long for more before writing.
+    /// After an acknowledgement, wait this long for more before writing (zero by default).
     pub coalesce: Duration,
     /// Look at the snapshot at least this often, acknowledgement or not.
     pub safety_tick: Duration,
@@ -57,11 +58,12 @@ pub struct Cadence {
 impl Default for Cadence {
     fn default() -> Self {
         Self {
-            // Short: a kill -9 between Loki's acknowledgement and this write re-sends the
-            // acknowledged batch, so the gap is the window for duplicates (50 ms made one
-            // whole batch of duplicates in about a quarter of the kill -9 tests). Acks come
-            // per batch, so writes stay at most a few hundred a second even at full speed.
-            coalesce: Duration::from_millis(5),
+            // None: a kill -9 between Loki's acknowledgement and this write re-sends the
+            // whole acknowledged batch, so any gap is a window for duplicates (50 ms made a
+            // batch of duplicates in about a quarter of the kill -9 tests, 5 ms in about one
+            // in twenty). Acks come per batch, and acks that settle during a write are taken
+            // by the next one, so writes stay at most a few hundred a second at full speed.
+            coalesce: Duration::ZERO,
             safety_tick: Duration::from_secs(1),
         }
     }
@@ -92,9 +94,11 @@ pub async fn run_writer<T>(
             () = tokio::time::sleep(cadence.safety_tick) => {}
             () = reading_done.cancelled() => break,
         }
-        tokio::select! {
-            () = tokio::time::sleep(cadence.coalesce) => {}
-            () = reading_done.cancelled() => break,
+        if !cadence.coalesce.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(cadence.coalesce) => {}
+                () = reading_done.cancelled() => break,
+            }
         }
         writer.write(snapshot().value).await;
     }

@@ -2,7 +2,7 @@
 //! acknowledges. Prints lines/s, MB/s, the agent's CPU seconds and its peak RSS.
 //!
 //! ```text
-//! cargo run --release -p logship-benches --bin e2e -- [--lines 1000000]
+//! cargo run --release -p logship-benches --bin e2e -- [--lines 1000000] [--batch-bytes N]
 //! cargo run --release -p logship-benches --bin e2e -- --latency [--seconds 10]
 //! ```
 //!
@@ -10,6 +10,9 @@
 //! `--seconds`, each stamped with the time it was written, through the same pipeline with
 //! default batching, and prints the write-to-acknowledgement latency (p50, p90, p99, max)
 //! measured at the receiver.
+//!
+//! `--batch-bytes N` sets the sink's `batch.max_bytes` instead of leaving the default, to
+//! measure what the batch size costs.
 //!
 //! The agent is the release `logship` binary (built first if missing), run as a process with
 //! the README's file-to-Loki config. Its CPU time and peak RSS come from `/proc/<pid>` just
@@ -52,7 +55,7 @@ fn run(lines: usize) -> Result<(), String> {
 
     let receiver = LokiReceiver::new().map_err(|e| e.to_string())?;
     receiver.set_mode(Mode::AckOnly);
-    let config_path = write_config(dir.path(), &logs, &receiver)?;
+    let config_path = write_config(dir.path(), &logs, &receiver, batch_bytes_arg())?;
     let m = agent::run_until_delivered(&bin, &config_path, &receiver, lines)?;
     println!(
         "e2e file -> json -> loki (protobuf+snappy), {lines} lines, {:.1} MB",
@@ -62,11 +65,20 @@ fn run(lines: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The README's file-to-Loki config over `logs`, shipping to `receiver`.
+/// `--batch-bytes N`, when given.
+fn batch_bytes_arg() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--batch-bytes")?;
+    args.get(i + 1)?.parse().ok()
+}
+
+/// The README's file-to-Loki config over `logs`, shipping to `receiver`, with the sink's
+/// `batch.max_bytes` set when `batch_bytes` is.
 fn write_config(
     dir: &std::path::Path,
     logs: &std::path::Path,
     receiver: &LokiReceiver,
+    batch_bytes: Option<usize>,
 ) -> Result<PathBuf, String> {
     let port = agent::free_port()?;
     let config = format!(
@@ -93,6 +105,10 @@ labels = {{ job = "app", env = "bench" }}
         logs = logs.display(),
         endpoint = receiver.url(),
     );
+    let config = match batch_bytes {
+        Some(n) => format!("{config}[sinks.loki.batch]\nmax_bytes = {n}\n"),
+        None => config,
+    };
     let config_path: PathBuf = dir.join("logship.toml");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
     Ok(config_path)
@@ -112,7 +128,7 @@ fn latency(seconds: u64) -> Result<(), String> {
     let file_path = logs.join("app.log");
     let mut file = std::fs::File::create(&file_path).map_err(|e| e.to_string())?;
     let receiver = LokiReceiver::new().map_err(|e| e.to_string())?;
-    let config_path = write_config(dir.path(), &logs, &receiver)?;
+    let config_path = write_config(dir.path(), &logs, &receiver, batch_bytes_arg())?;
     let child = std::process::Command::new(&bin)
         .arg("--config")
         .arg(&config_path)

@@ -60,7 +60,7 @@ fn readme_example_loads_with_defaults() {
     assert_eq!(loki.encoding, LokiEncoding::Protobuf);
     assert_eq!(loki.compression, None);
     assert!(loki.auth.is_none() && loki.tls.is_none() && loki.tenant_id.is_none());
-    assert_eq!(loki.batch.max_bytes, 1024 * 1024);
+    assert_eq!(loki.batch.max_bytes, 512 * 1024);
     assert_eq!(loki.batch.max_events, 100_000);
     assert_eq!(loki.batch.timeout_ms, 1000);
     assert_eq!(loki.request.concurrency, 4);
