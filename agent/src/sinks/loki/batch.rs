@@ -108,10 +108,19 @@ pub struct Batch {
     tokens: Vec<AckToken>,
 }
 
+/// Most events a new stream makes room for up front.
+const MAX_STREAM_CAPACITY: usize = 4096;
+
 impl Batch {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many events the streams of this batch held on average: the room to give the
+    /// streams of the next one up front (see [`Batch::open_stream`]).
+    pub fn events_per_stream(&self) -> usize {
+        (self.events / self.streams.len().max(1)).min(MAX_STREAM_CAPACITY)
     }
 
     /// A batch of these streams (used by tests, benches and splitting). Streams with equal
@@ -128,17 +137,24 @@ impl Batch {
     /// The index of the stream for `labels`, created when it is new to this batch.
     #[cfg(test)]
     pub fn stream_index(&mut self, labels: &LabelSet) -> usize {
-        self.open_stream(labels, || UNKNOWN)
+        self.open_stream(labels, 0, || UNKNOWN)
     }
 
     /// The index of the stream for `labels`; when it is new to this batch, its newest
-    /// timestamp so far is `known_newest()`.
-    pub fn open_stream(&mut self, labels: &LabelSet, known_newest: impl FnOnce() -> i64) -> usize {
+    /// timestamp so far is `known_newest()`, and it starts with room for `capacity` events,
+    /// so that filling it does not grow it over and over, moving its events each time (that
+    /// was 2 % of the agent on W1).
+    pub fn open_stream(
+        &mut self,
+        labels: &LabelSet,
+        capacity: usize,
+        known_newest: impl FnOnce() -> i64,
+    ) -> usize {
         if let Some(&i) = self.index.get(labels) {
             return i;
         }
         let i = self.streams.len();
-        let mut stream = Stream::new(labels.clone(), Vec::new());
+        let mut stream = Stream::new(labels.clone(), Vec::with_capacity(capacity));
         stream.newest_ns = known_newest();
         self.streams.push(stream);
         self.index.insert(labels.clone(), i);

@@ -93,6 +93,8 @@ pub struct LokiSink {
     slots: Arc<Semaphore>,
     concurrency: usize,
     shutdown_grace: Duration,
+    /// Room a new stream of a batch starts with: the last batch's events per stream.
+    stream_capacity: usize,
 }
 
 impl std::fmt::Debug for LokiSink {
@@ -149,6 +151,7 @@ impl LokiSink {
             slots: Arc::new(Semaphore::new(request.concurrency)),
             concurrency: request.concurrency,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            stream_capacity: 0,
             ctx,
         })
     }
@@ -257,7 +260,7 @@ impl LokiSink {
     /// The stream of `labels` in `batch`, knowing its newest timestamp from earlier batches.
     fn open_stream(&mut self, batch: &mut Batch, labels: &LabelSet) -> usize {
         let repair = &mut self.repair;
-        batch.open_stream(labels, || repair.known_newest(labels))
+        batch.open_stream(labels, self.stream_capacity, || repair.known_newest(labels))
     }
 
     /// Hands the current batch to a delivery task, waiting for a free slot first.
@@ -265,6 +268,7 @@ impl LokiSink {
         if batch.is_empty() {
             return;
         }
+        self.stream_capacity = batch.events_per_stream();
         let full = std::mem::take(batch);
         for stream in full.streams() {
             self.repair.remember(stream.labels(), stream.newest_ns());
