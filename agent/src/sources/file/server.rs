@@ -475,8 +475,9 @@ impl FileServer {
             let Some(t) = self.tailers.get_mut(&id) else {
                 continue;
             };
-            let mut events = Vec::new();
+            let mut events = Vec::with_capacity(t.last_chunk_events);
             let outcome = t.poll(READ_BUDGET, read_ns, &mut events);
+            t.last_chunk_events = events.len();
             self.account(id);
             match outcome {
                 Ok(Poll::More) => {

@@ -89,6 +89,9 @@ pub(super) struct Tailer {
     pub extras: Option<Arc<Extras>>,
     /// When a read last found data (or the tailer was opened).
     pub last_data: Instant,
+    /// Events of the last poll: the room the next chunk starts with, so a busy file's
+    /// chunk of ~1,000 events is not grown (and moved) ten times over.
+    pub last_chunk_events: usize,
 }
 
 impl Tailer {
@@ -123,6 +126,7 @@ impl Tailer {
             container: None,
             extras: None,
             last_data: Instant::now(),
+            last_chunk_events: 0,
         })
     }
 
