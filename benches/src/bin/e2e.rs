@@ -27,12 +27,7 @@ use logship_tests::loki::{LokiReceiver, Mode};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = if args.iter().any(|a| a == "--latency") {
-        let seconds = args
-            .iter()
-            .position(|a| a == "--seconds")
-            .and_then(|i| args.get(i + 1)?.parse().ok())
-            .unwrap_or(10);
-        latency(seconds)
+        latency(logship_benches::arg("--seconds").unwrap_or(10))
     } else {
         run(logship_benches::lines_arg().unwrap_or(1_000_000))
     };
@@ -55,7 +50,12 @@ fn run(lines: usize) -> Result<(), String> {
 
     let receiver = LokiReceiver::new().map_err(|e| e.to_string())?;
     receiver.set_mode(Mode::AckOnly);
-    let config_path = write_config(dir.path(), &logs, &receiver, batch_bytes_arg())?;
+    let config_path = write_config(
+        dir.path(),
+        &logs,
+        &receiver,
+        logship_benches::arg("--batch-bytes"),
+    )?;
     let m = agent::run_until_delivered(&bin, &config_path, &receiver, lines)?;
     println!(
         "e2e file -> json -> loki (protobuf+snappy), {lines} lines, {:.1} MB",
@@ -63,13 +63,6 @@ fn run(lines: usize) -> Result<(), String> {
     );
     m.print("  ", lines, bytes);
     Ok(())
-}
-
-/// `--batch-bytes N`, when given.
-fn batch_bytes_arg() -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--batch-bytes")?;
-    args.get(i + 1)?.parse().ok()
 }
 
 /// The README's file-to-Loki config over `logs`, shipping to `receiver`, with the sink's
@@ -128,7 +121,12 @@ fn latency(seconds: u64) -> Result<(), String> {
     let file_path = logs.join("app.log");
     let mut file = std::fs::File::create(&file_path).map_err(|e| e.to_string())?;
     let receiver = LokiReceiver::new().map_err(|e| e.to_string())?;
-    let config_path = write_config(dir.path(), &logs, &receiver, batch_bytes_arg())?;
+    let config_path = write_config(
+        dir.path(),
+        &logs,
+        &receiver,
+        logship_benches::arg("--batch-bytes"),
+    )?;
     let child = std::process::Command::new(&bin)
         .arg("--config")
         .arg(&config_path)

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use logship_benches::{agent, workload};
+use logship_benches::{agent, arg, workload};
 use logship_tests::loki::{LokiReceiver, Mode};
 
 struct Args {
@@ -39,29 +39,17 @@ struct Args {
     open_files_limit: Option<usize>,
 }
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     let args = Args {
-        files: arg(&raw, "--files", 2000),
-        lines: arg(&raw, "--lines", 200),
-        idle_secs: arg(&raw, "--idle-secs", 20),
-        trickle_files: arg(&raw, "--trickle-files", 50),
-        trickle_secs: arg(&raw, "--trickle-secs", 20),
+        files: arg("--files").unwrap_or(2000),
+        lines: arg("--lines").unwrap_or(200),
+        idle_secs: arg("--idle-secs").unwrap_or(20),
+        trickle_files: arg("--trickle-files").unwrap_or(50),
+        trickle_secs: arg("--trickle-secs").unwrap_or(20),
         pods: raw.iter().any(|a| a == "--pods" || a == "--kubernetes"),
         kubernetes: raw.iter().any(|a| a == "--kubernetes"),
-        open_files_limit: raw
-            .iter()
-            .position(|a| a == "--open-files-limit")
-            .and_then(|i| raw.get(i + 1))
-            .and_then(|v| v.parse().ok()),
+        open_files_limit: arg("--open-files-limit"),
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
