@@ -3,9 +3,11 @@
 //! A source decides *what* its checkpoint is (file offsets, container timestamps) and gives
 //! its harness a [`Checkpointing`]: the file and a snapshot function. The harness runs
 //! [`run_writer`], which writes the snapshot soon after acknowledgements arrive and once more
-//! when the source has stopped and its chunks have settled. Writes go to a temporary file
-//! that is fsynced and renamed over the old one, so a crash at any point leaves either the
-//! old or the new checkpoint, never a torn one.
+//! when the source has stopped and its chunks have settled. Every write goes to a temporary
+//! file renamed over the old one, so a crash at any point leaves either the old or the new
+//! checkpoint, never a torn one. After each acknowledgement only `<name>.latest` is written
+//! (no fsync: it survives the process, not the machine); about once a second, and last,
+//! `<name>` itself, fsynced (see [`CheckpointFile`]).
 
 mod file;
 mod writer;

@@ -3,8 +3,10 @@
 //! Cadence: the writer sleeps until an acknowledgement settles (the source's
 //! [`LedgerWatch`] wakes it) or a slow safety tick passes, then writes the snapshot if it
 //! changed. Acknowledgements that settle while a write is under way wake the next round at
-//! once, so a burst costs one more write, not one each. The file trails what Loki
-//! acknowledged by about one write (under a millisecond here), not by a fixed timer.
+//! once, so a burst costs one more write, not one each. The latest file trails what Loki
+//! acknowledged by about one write (tens of microseconds), not by a fixed timer; the durable
+//! file (fsynced) is written when the last durable write is `sync_interval` old, so a power
+//! loss costs at most about that much re-sending (see [`CheckpointFile`]).
 //!
 //! Final write: once the source has stopped reading, the writer waits until nothing the
 //! source emitted is still in flight (every chunk settled), or until `drained` says no
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::CheckpointFile;
@@ -53,6 +56,9 @@ pub struct Cadence {
     pub coalesce: Duration,
     /// Look at the snapshot at least this often, acknowledgement or not.
     pub safety_tick: Duration,
+    /// Write the durable (fsynced) file at most this often; every other write goes to the
+    /// latest file only.
+    pub sync_interval: Duration,
 }
 
 impl Default for Cadence {
@@ -65,6 +71,7 @@ impl Default for Cadence {
             // by the next one, so writes stay at most a few hundred a second at full speed.
             coalesce: Duration::ZERO,
             safety_tick: Duration::from_secs(1),
+            sync_interval: Duration::from_secs(1),
         }
     }
 }
@@ -86,6 +93,8 @@ pub async fn run_writer<T>(
     let mut writer = Writer {
         file,
         last: None,
+        synced: None,
+        sync_interval: cadence.sync_interval,
         metrics,
     };
     loop {
@@ -100,16 +109,16 @@ pub async fn run_writer<T>(
                 () = reading_done.cancelled() => break,
             }
         }
-        writer.write(snapshot().value).await;
+        writer.write(snapshot().value, Durability::WhenDue).await;
     }
     // Reading stopped: wait for what is in flight to settle, writing as it does.
     loop {
         let now = snapshot();
         if now.in_flight == 0 || drained.is_cancelled() {
-            writer.write(now.value).await;
+            writer.write(now.value, Durability::Now).await;
             return;
         }
-        writer.write(now.value).await;
+        writer.write(now.value, Durability::WhenDue).await;
         tokio::select! {
             () = watch.settled() => {}
             () = drained.cancelled() => {}
@@ -121,20 +130,47 @@ pub async fn run_writer<T>(
 
 struct Writer<T> {
     file: CheckpointFile,
+    /// What the files hold (the latest one, or the durable one when it is newer).
     last: Option<T>,
+    /// When the durable file was last written, and whether it holds `last`.
+    synced: Option<(Instant, bool)>,
+    sync_interval: Duration,
     metrics: Arc<Metrics>,
 }
 
+/// Whether a write must reach the durable file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// When the last durable write is `sync_interval` old (or there was none yet, so that a
+    /// latest file never exists without a durable one).
+    WhenDue,
+    /// Now (the final write).
+    Now,
+}
+
 impl<T: Serialize + PartialEq + Send + 'static> Writer<T> {
-    /// Stores `value` unless it is what the file already holds.
-    async fn write(&mut self, value: T) {
-        if self.last.as_ref() == Some(&value) {
+    /// Stores `value` unless the files already hold it: in the durable file when `sync`
+    /// says so, else in the latest file.
+    async fn write(&mut self, value: T, sync: Durability) {
+        let changed = self.last.as_ref() != Some(&value);
+        let durable = match self.synced {
+            None => true,
+            Some((at, holds_last)) => {
+                (sync == Durability::Now || at.elapsed() >= self.sync_interval)
+                    && (changed || !holds_last)
+            }
+        };
+        if !changed && !durable {
             return;
         }
         let file = self.file.clone();
-        // fsync blocks; keep it off the async workers.
+        // fsync blocks, and even a rename can wait on the disk; keep both off the workers.
         let result = tokio::task::spawn_blocking(move || {
-            let r = file.store(&value);
+            let r = if durable {
+                file.store(&value)
+            } else {
+                file.store_latest(&value)
+            };
             (r, value)
         })
         .await;
@@ -142,6 +178,11 @@ impl<T: Serialize + PartialEq + Send + 'static> Writer<T> {
             Ok((Ok(()), value)) => {
                 self.metrics.checkpoints_written.inc();
                 self.last = Some(value);
+                match (&mut self.synced, durable) {
+                    (_, true) => self.synced = Some((Instant::now(), true)),
+                    (Some((_, holds_last)), false) => *holds_last = false,
+                    (None, false) => {}
+                }
             }
             Ok((Err(e), _)) => {
                 self.metrics.checkpoint_errors.inc();
@@ -181,6 +222,7 @@ mod tests {
         let cadence = Cadence {
             coalesce: Duration::from_millis(10),
             safety_tick: Duration::from_secs(3600),
+            sync_interval: Duration::from_secs(3600),
         };
         let task = tokio::spawn(run_writer(
             checkpointing(&ledger, file.clone()),
@@ -200,6 +242,19 @@ mod tests {
             .await
             .expect("written without waiting for the safety tick");
 
+        // The first write was durable; the next goes to the latest file only (the sync
+        // interval is an hour here), and loading sees it.
+        ledger.token(15).delivered();
+        let latest = async {
+            while file.load::<u64>().unwrap() != Some(15) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), latest)
+            .await
+            .expect("the latest file is written at once");
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"10");
+
         // Reading stops with one chunk in flight: the writer waits for it.
         let late = ledger.token(20);
         done.cancel();
@@ -214,6 +269,9 @@ mod tests {
             .expect("the writer finished once the chunk settled")
             .unwrap();
         assert_eq!(file.load::<u64>().unwrap(), Some(20));
+        // The final write is durable.
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"20");
+        assert!(!file.latest_path().exists());
         assert!(!drained.is_cancelled());
     }
 

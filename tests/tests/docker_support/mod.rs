@@ -309,10 +309,17 @@ struct Doc {
     containers: BTreeMap<String, Entry>,
 }
 
-/// The docker source's checkpoint (`<data_dir>/containers/containers.json`), by container id.
+/// The docker source's checkpoint, by container id: `<data_dir>/containers/containers.json`,
+/// or its `.latest` file when there is one (what the agent itself loads after a crash).
 pub fn read_checkpoint(data_dir: &Path) -> BTreeMap<String, Cursor> {
-    let path = data_dir.join("containers").join("containers.json");
-    let Ok(bytes) = std::fs::read(&path) else {
+    let durable = data_dir.join("containers").join("containers.json");
+    let latest = data_dir.join("containers").join("containers.json.latest");
+    // The latest file first: a durable write removes it, so when it is gone the durable
+    // file is the newer one.
+    let Some((path, bytes)) = [latest, durable]
+        .into_iter()
+        .find_map(|p| std::fs::read(&p).ok().map(|b| (p, b)))
+    else {
         return BTreeMap::new();
     };
     let doc: Doc = serde_json::from_slice(&bytes)
