@@ -212,6 +212,19 @@ mod tests {
         }
     }
 
+    /// Waits (up to 5 s) until loading `file` gives `value`.
+    async fn loads_within_5s(
+        file: &CheckpointFile,
+        value: u64,
+    ) -> Result<(), tokio::time::error::Elapsed> {
+        let loaded = async {
+            while file.load::<u64>().unwrap() != Some(value) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), loaded).await
+    }
+
     #[tokio::test]
     async fn writes_soon_after_an_acknowledgement_and_last_after_settling() {
         let dir = tempfile::tempdir().unwrap();
@@ -233,24 +246,14 @@ mod tests {
             Arc::new(Metrics::new()),
         ));
         ledger.token(10).delivered();
-        let written = async {
-            while file.load::<u64>().unwrap() != Some(10) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), written)
+        loads_within_5s(&file, 10)
             .await
             .expect("written without waiting for the safety tick");
 
         // The first write was durable; the next goes to the latest file only (the sync
         // interval is an hour here), and loading sees it.
         ledger.token(15).delivered();
-        let latest = async {
-            while file.load::<u64>().unwrap() != Some(15) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), latest)
+        loads_within_5s(&file, 15)
             .await
             .expect("the latest file is written at once");
         assert_eq!(std::fs::read(file.path()).unwrap(), b"10");
