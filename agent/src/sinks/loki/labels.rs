@@ -64,6 +64,16 @@ pub struct Extras {
 }
 
 impl Resolved {
+    /// A resolution made by hand, checked now.
+    #[cfg(test)]
+    pub(super) fn for_tests(labels: LabelSet, extras: Arc<Extras>) -> Self {
+        Self {
+            labels,
+            extras,
+            checked_at: Instant::now(),
+        }
+    }
+
     /// Counts one line under every label that overflowed or was repaired.
     #[inline]
     pub fn count_line(&self) {

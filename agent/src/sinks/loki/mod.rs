@@ -40,6 +40,7 @@ mod label_repair;
 mod labels;
 mod prehashed;
 mod rate_gate;
+mod recent_streams;
 mod redact;
 pub mod refusals;
 pub mod rejection;
@@ -69,7 +70,8 @@ use batch::{Batch, BatchLimits};
 use cardinality::CardinalityGuard;
 use deliver::{Shared, SinkMetrics, deliver};
 use label_repair::LabelRepair;
-use labels::{Resolved, StreamLabeler};
+use labels::StreamLabeler;
+use recent_streams::RecentStreams;
 use repair::EntryRepair;
 use request::LokiClient;
 
@@ -211,33 +213,35 @@ impl LokiSink {
         let mut line_bytes = 0u64;
         // Whether this chunk's token is already in the current batch.
         let mut token_in_batch = false;
-        // The last incoming label set, what it resolved to and its stream in the batch, so
-        // runs of events of one stream skip even the labeler's map lookup.
-        let mut last: Option<(LabelSet, Resolved, usize)> = None;
+        // The chunk's recent incoming label sets, what each resolved to and its stream in the
+        // batch, so events skip the labeler's map (a hash, an LRU update and two reference
+        // counts) and the batch's. Several, because lines of a few streams interleave (W1's
+        // level changes on every line); stream indices are the batch's, so a flush empties it.
+        let mut recent = RecentStreams::default();
         for mut event in events {
             line_bytes += event.line.len() as u64;
-            let current = match last.take() {
-                Some(hit) if hit.0.ptr_eq(&event.labels) => hit,
-                _ => {
+            let slot = match recent.find(&event.labels) {
+                Some(slot) => slot,
+                None => {
                     let resolved = self.labeler.resolve(&event.labels, now);
                     let stream = self.open_stream(batch, &resolved.labels);
-                    (event.labels.clone(), resolved, stream)
+                    recent.insert(event.labels.clone(), resolved, stream)
                 }
             };
-            let (_, resolved, stream) = last.insert(current);
+            let mut stream = recent.stream(slot);
+            let resolved = recent.resolved(slot);
             resolved.count_line();
             if !resolved.demoted().is_empty() {
                 event.metadata.extend(resolved.demoted().iter().cloned());
             }
             self.repair
-                .repair(&mut event, batch.newest_mut(*stream), now_ns);
+                .repair(&mut event, batch.newest_mut(stream), now_ns);
             let size = event_size(&event);
             if !batch.has_room_for(size, &self.limits) {
                 self.flush(batch, tasks).await;
                 (token_in_batch, now) = (false, Instant::now());
-                *stream = self.open_stream(batch, &resolved.labels);
+                stream = recent.reopen(slot, |labels| self.open_stream(batch, labels));
             }
-            let stream = *stream;
             if !token_in_batch {
                 batch.add_token(ack.clone());
                 token_in_batch = true;
@@ -245,7 +249,8 @@ impl LokiSink {
             batch.push(stream, event, size, now);
             if batch.is_full(&self.limits) {
                 self.flush(batch, tasks).await;
-                (token_in_batch, last, now) = (false, None, Instant::now());
+                (token_in_batch, now) = (false, Instant::now());
+                recent.clear();
             }
         }
         self.shared
