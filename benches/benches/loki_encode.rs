@@ -15,10 +15,10 @@
 //! pass).
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use logship_agent::pipeline::MetadataName;
 use logship_agent::sinks::loki::{JsonEncoder, ProtobufEncoder, Stream, event_size};
 use logship_agent::{Event, LabelSet};
 
@@ -61,8 +61,8 @@ fn batch() -> (Vec<Stream>, usize, usize) {
             ])
         })
         .collect();
-    let trace_id: Arc<str> = Arc::from("trace_id");
-    let span_id: Arc<str> = Arc::from("span_id");
+    let trace_id = MetadataName::interned("trace_id");
+    let span_id = MetadataName::interned("span_id");
     let mut entries: Vec<Vec<Event>> = vec![Vec::new(); STREAMS];
     let (mut bytes, mut line_bytes, mut i) = (0, 0, 0);
     while bytes < BATCH_BYTES {

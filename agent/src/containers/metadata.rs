@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::pipeline::{LabelSet, Metadata};
+use crate::pipeline::{LabelSet, Metadata, MetadataName};
 
 /// Docker Compose's label naming the service of a container.
 pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -181,7 +181,7 @@ pub struct StreamLabels {
 #[derive(Clone)]
 pub struct LabelPlan {
     labels: Vec<(Arc<str>, Attribute)>,
-    metadata: Vec<(Arc<str>, Attribute)>,
+    metadata: Vec<(MetadataName, Attribute)>,
     static_labels: Vec<(Arc<str>, Arc<str>)>,
 }
 
@@ -209,7 +209,10 @@ impl LabelPlan {
         };
         Ok(Self {
             labels: parse(labels)?,
-            metadata: parse(structured_metadata)?,
+            metadata: structured_metadata
+                .iter()
+                .map(|(name, attr)| Ok((MetadataName::interned(name), attr.parse()?)))
+                .collect::<Result<_, UnknownAttribute>>()?,
             static_labels: static_labels
                 .iter()
                 .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))

@@ -1,11 +1,9 @@
 //! The unit of data: an [`Event`] is one log line with its labels and structured metadata.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::LabelSet;
+use super::{LabelSet, MetadataName};
 
 /// One log line on its way to a sink.
 ///
@@ -26,7 +24,7 @@ pub struct Event {
 
 /// Structured metadata pairs: a name and a value. Values are usually slices of the line itself,
 /// so attaching them allocates nothing.
-pub type Metadata = SmallVec<[(Arc<str>, Bytes); 2]>;
+pub type Metadata = SmallVec<[(MetadataName, Bytes); 2]>;
 
 impl Event {
     /// An event with the given line and labels, stamped with `timestamp_ns`.

@@ -15,6 +15,7 @@ mod chunk;
 mod event;
 mod fanout;
 mod labels;
+mod metadata_name;
 pub mod tap;
 
 pub use acks::{AckLedger, AckToken, LedgerWatch};
@@ -22,3 +23,4 @@ pub use chunk::Chunk;
 pub use event::{Event, Metadata};
 pub use fanout::{Closed, Fanout, FanoutTargets};
 pub use labels::LabelSet;
+pub use metadata_name::MetadataName;

@@ -133,7 +133,7 @@ pub fn format_event(format: ConsoleFormat, event: &Event, out: &mut Vec<u8>, tim
 mod tests {
     use super::*;
     use crate::pipeline::AckLedger;
-    use crate::pipeline::LabelSet;
+    use crate::pipeline::{LabelSet, MetadataName};
     use bytes::Bytes;
     use std::sync::{Arc, Mutex};
 
@@ -144,9 +144,9 @@ mod tests {
             LabelSet::new([("service", "api"), ("level", "info")]),
         );
         e.metadata
-            .push((Arc::from("trace_id"), Bytes::from_static(b"4bf9")));
+            .push((MetadataName::from("trace_id"), Bytes::from_static(b"4bf9")));
         e.metadata
-            .push((Arc::from("span_id"), Bytes::from_static(b"00f0")));
+            .push((MetadataName::from("span_id"), Bytes::from_static(b"00f0")));
         e
     }
 

@@ -14,7 +14,7 @@ use super::fields::{FieldExtractor, FieldValue};
 use super::label_cache::LabelCache;
 use crate::context::ComponentContext;
 use crate::pipeline::Fanout;
-use crate::pipeline::{Chunk, Event};
+use crate::pipeline::{Chunk, Event, MetadataName};
 use crate::telemetry::ComponentMetrics;
 
 /// A transform could not be built from its config.
@@ -33,7 +33,7 @@ pub struct ExtractTransform {
     extractor: Box<dyn FieldExtractor>,
     labels: LabelCache,
     label_fields: Vec<usize>,
-    metadata: Vec<(Arc<str>, usize)>,
+    metadata: Vec<(MetadataName, usize)>,
     timestamp: Option<usize>,
     timestamp_parser: TimestampParser,
     drop: Vec<(usize, Vec<String>)>,
@@ -102,7 +102,7 @@ impl ExtractTransform {
         let metadata = config
             .structured_metadata
             .iter()
-            .map(|(name, field)| (Arc::from(name.as_str()), names.index(field)))
+            .map(|(name, field)| (MetadataName::interned(name), names.index(field)))
             .collect();
         let timestamp = config.timestamp.as_deref().map(|f| names.index(f));
         let drop = drop_rules(&config.drop, &mut names);

@@ -238,15 +238,15 @@ impl Gzip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Event, LabelSet};
+    use crate::pipeline::{Event, LabelSet, MetadataName};
     use proptest::prelude::*;
     use std::io::Read;
-    use std::sync::Arc;
 
     fn event(ts: i64, line: &[u8], meta: &[(&str, &[u8])]) -> Event {
         let mut e = Event::new(ts, Bytes::copy_from_slice(line), LabelSet::empty());
         for (k, v) in meta {
-            e.metadata.push((Arc::from(*k), Bytes::copy_from_slice(v)));
+            e.metadata
+                .push((MetadataName::from(*k), Bytes::copy_from_slice(v)));
         }
         e
     }
@@ -378,7 +378,7 @@ mod tests {
                             let meta: Vec<(String, String)> = meta;
                             let mut e = Event::new(ts, Bytes::from(line), LabelSet::empty());
                             for (k, v) in meta {
-                                e.metadata.push((Arc::from(k.as_str()), Bytes::from(v)));
+                                e.metadata.push((MetadataName::from(k.as_str()), Bytes::from(v)));
                             }
                             e
                         })

@@ -394,16 +394,16 @@ fn write_entry(out: &mut Vec<u8>, event: &Event, len: usize, metadata: Metadata)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::LabelSet;
+    use crate::pipeline::{LabelSet, MetadataName};
     use crate::sinks::loki::test_support::proto;
     use proptest::prelude::*;
     use prost::Message;
-    use std::sync::Arc;
 
     fn event(ts: i64, line: &[u8], meta: &[(&str, &[u8])]) -> Event {
         let mut e = Event::new(ts, Bytes::copy_from_slice(line), LabelSet::empty());
         for (k, v) in meta {
-            e.metadata.push((Arc::from(*k), Bytes::copy_from_slice(v)));
+            e.metadata
+                .push((MetadataName::from(*k), Bytes::copy_from_slice(v)));
         }
         e
     }
@@ -584,7 +584,8 @@ mod tests {
             .prop_map(|(ts, line, meta)| {
                 let mut e = Event::new(ts, Bytes::from(line), LabelSet::empty());
                 for (k, v) in meta {
-                    e.metadata.push((Arc::from(k.as_str()), Bytes::from(v)));
+                    e.metadata
+                        .push((MetadataName::from(k.as_str()), Bytes::from(v)));
                 }
                 e
             })

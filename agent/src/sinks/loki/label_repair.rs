@@ -24,6 +24,7 @@ use logship_config::schema::LokiLimitsConfig;
 use prometheus::IntCounter;
 
 use super::repair::floor_char_boundary;
+use crate::pipeline::MetadataName;
 use crate::telemetry::Metrics;
 
 /// The label Loki 3 adds to a stream without one, counted towards its label limit.
@@ -72,7 +73,7 @@ impl std::fmt::Debug for LabelRepair {
 #[derive(Debug, Default)]
 pub struct Repaired {
     /// Pairs moved out of the labels, to be sent as structured metadata of every entry.
-    pub demoted: Vec<(Arc<str>, Bytes)>,
+    pub demoted: Vec<(MetadataName, Bytes)>,
     /// One counter per repair made, to be bumped once per line of the stream.
     pub counters: Vec<IntCounter>,
 }
@@ -124,7 +125,8 @@ impl LabelRepair {
             }
             if kept.iter().any(|(k, _)| *k == name) {
                 // Two names became one: the second travels as metadata.
-                out.demoted.push((name, Bytes::from(value.to_string())));
+                out.demoted
+                    .push((name.into(), Bytes::from(value.to_string())));
                 continue;
             }
             kept.push((name, value));
@@ -147,7 +149,8 @@ impl LabelRepair {
                 break;
             };
             let (name, value) = kept.remove(i);
-            out.demoted.push((name, Bytes::from(value.to_string())));
+            out.demoted
+                .push((name.into(), Bytes::from(value.to_string())));
             too_many = true;
         }
         *pairs = kept;
@@ -257,7 +260,10 @@ mod tests {
         let mut p = pairs(&[("a-b", "1"), ("a_b", "2")]);
         let out = r.repair(&mut p, |_| false);
         assert_eq!(p, pairs(&[("a_b", "1")]));
-        assert_eq!(out.demoted, vec![(Arc::from("a_b"), Bytes::from("2"))]);
+        assert_eq!(
+            out.demoted,
+            vec![(MetadataName::from("a_b"), Bytes::from("2"))]
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use super::cardinality::{Admission, CardinalityGuard};
 use super::label_repair::LabelRepair;
 use super::prehashed::PrehashedState;
-use crate::pipeline::LabelSet;
+use crate::pipeline::{LabelSet, MetadataName};
 
 /// A cached merge is re-checked against the cardinality guard after this long.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(10);
@@ -60,7 +60,7 @@ pub struct Extras {
     /// made; each is bumped once per line.
     pub per_line: Vec<IntCounter>,
     /// Labels that did not fit Loki's limits, sent as structured metadata of every entry.
-    pub demoted: Vec<(Arc<str>, Bytes)>,
+    pub demoted: Vec<(MetadataName, Bytes)>,
 }
 
 impl Resolved {
@@ -83,7 +83,7 @@ impl Resolved {
     }
 
     /// Labels moved to structured metadata, for every entry of the set.
-    pub fn demoted(&self) -> &[(Arc<str>, Bytes)] {
+    pub fn demoted(&self) -> &[(MetadataName, Bytes)] {
         &self.extras.demoted
     }
 }

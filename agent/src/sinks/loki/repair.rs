@@ -25,7 +25,6 @@
 //! lost; their own times are in `original_timestamp`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,7 +32,7 @@ use logship_config::schema::LokiLimitsConfig;
 use prometheus::IntCounter;
 
 use super::prehashed::PrehashedState;
-use crate::pipeline::{Event, LabelSet, Metadata};
+use crate::pipeline::{Event, LabelSet, Metadata, MetadataName};
 use crate::telemetry::Metrics;
 
 /// The structured-metadata name under which a re-stamped entry keeps its own timestamp.
@@ -102,7 +101,7 @@ pub struct EntryRepair {
     lines: bool,
     counters: Counters,
     newest: HashMap<LabelSet, i64, PrehashedState>,
-    original_name: Arc<str>,
+    original_name: MetadataName,
 }
 
 impl std::fmt::Debug for EntryRepair {
@@ -135,7 +134,7 @@ impl EntryRepair {
             lines: limits.repair_lines,
             counters: Counters::new(metrics, id),
             newest: HashMap::with_hasher(PrehashedState),
-            original_name: Arc::from(ORIGINAL_TIMESTAMP),
+            original_name: MetadataName::interned(ORIGINAL_TIMESTAMP),
         }
     }
 
@@ -236,7 +235,7 @@ pub fn floor_char_boundary(text: &[u8], at: usize) -> usize {
     at
 }
 
-fn pair_size(pair: &(Arc<str>, Bytes)) -> usize {
+fn pair_size(pair: &(MetadataName, Bytes)) -> usize {
     pair.0.len() + pair.1.len()
 }
 
@@ -285,6 +284,7 @@ pub fn trim_metadata(metadata: &mut Metadata, max_pairs: usize, max_bytes: usize
 mod tests {
     use super::*;
     use crate::pipeline::LabelSet;
+    use std::sync::Arc;
 
     const NOW: i64 = 1_780_000_000_000_000_000;
     const MINUTE: i64 = 60_000_000_000;
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn metadata_loses_its_largest_values_first() {
-        let pair = |k: &str, v: String| (Arc::<str>::from(k), Bytes::from(v));
+        let pair = |k: &str, v: String| (MetadataName::from(k), Bytes::from(v));
         let mut meta: Metadata = Metadata::new();
         meta.push(pair("trace_id", "t".repeat(32)));
         meta.push(pair("stack", "s".repeat(70_000)));

@@ -2,7 +2,6 @@
 //! health, cardinality, shutdown and secrets.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use super::test_support::{FakeLoki, Reply, wait_until};
 use super::{LokiSink, LokiSinkError};
 use crate::context::ComponentContext;
 use crate::pipeline::{AckLedger, AckToken};
-use crate::pipeline::{Chunk, Event, LabelSet};
+use crate::pipeline::{Chunk, Event, LabelSet, MetadataName};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -65,8 +64,10 @@ fn ev(labels: &LabelSet, line: &str) -> Event {
         Bytes::copy_from_slice(line.as_bytes()),
         labels.clone(),
     );
-    e.metadata
-        .push((Arc::from("trace_id"), Bytes::from_static(b"4bf92f35")));
+    e.metadata.push((
+        MetadataName::from("trace_id"),
+        Bytes::from_static(b"4bf92f35"),
+    ));
     e
 }
 

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Pod;
 use logship_config::schema::KubernetesLogsSourceConfig;
 use logship_parsers::cri::parse_cri_path;
 
-use crate::pipeline::Metadata;
+use crate::pipeline::{Metadata, MetadataName};
 use crate::sources::file::{Admission, Enricher, Extras};
 
 /// How long a deleted pod's metadata is kept.
@@ -40,8 +40,8 @@ pub enum ApiState {
 struct Mapping {
     labels_from_labels: Vec<(String, String)>,
     labels_from_annotations: Vec<(String, String)>,
-    metadata_from_labels: Vec<(Arc<str>, String)>,
-    metadata_from_annotations: Vec<(Arc<str>, String)>,
+    metadata_from_labels: Vec<(MetadataName, String)>,
+    metadata_from_annotations: Vec<(MetadataName, String)>,
     exclude_annotation: String,
 }
 
@@ -80,7 +80,7 @@ impl PodCache {
         };
         let meta_pairs = |m: &BTreeMap<String, String>| {
             m.iter()
-                .map(|(k, v)| (Arc::<str>::from(k.as_str()), v.clone()))
+                .map(|(k, v)| (MetadataName::interned(k), v.clone()))
                 .collect::<Vec<_>>()
         };
         Self {
@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(extras.labels, vec![("app".to_owned(), "web".to_owned())]);
         assert_eq!(
             extras.metadata.as_slice(),
-            &[(Arc::<str>::from("owner"), Bytes::from("payments"))]
+            &[(MetadataName::from("owner"), Bytes::from("payments"))]
         );
         assert_eq!(
             cache.admit(Path::new(PATH), Duration::ZERO),
