@@ -195,6 +195,16 @@ impl fmt::Debug for LabelPlan {
     }
 }
 
+/// The config's `name → attribute` pairs, each name made by `name`.
+fn attributes<N>(
+    map: &BTreeMap<String, String>,
+    name: impl Fn(&str) -> N,
+) -> Result<Vec<(N, Attribute)>, UnknownAttribute> {
+    map.iter()
+        .map(|(n, attr)| Ok((name(n), attr.parse()?)))
+        .collect()
+}
+
 impl LabelPlan {
     /// A plan from the config's maps (Loki name → attribute name).
     pub fn new(
@@ -202,17 +212,9 @@ impl LabelPlan {
         structured_metadata: &BTreeMap<String, String>,
         static_labels: &BTreeMap<String, String>,
     ) -> Result<Self, UnknownAttribute> {
-        let parse = |m: &BTreeMap<String, String>| -> Result<Vec<_>, UnknownAttribute> {
-            m.iter()
-                .map(|(name, attr)| Ok((Arc::<str>::from(name.as_str()), attr.parse()?)))
-                .collect()
-        };
         Ok(Self {
-            labels: parse(labels)?,
-            metadata: structured_metadata
-                .iter()
-                .map(|(name, attr)| Ok((MetadataName::interned(name), attr.parse()?)))
-                .collect::<Result<_, UnknownAttribute>>()?,
+            labels: attributes(labels, |n| Arc::<str>::from(n))?,
+            metadata: attributes(structured_metadata, MetadataName::interned)?,
             static_labels: static_labels
                 .iter()
                 .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))

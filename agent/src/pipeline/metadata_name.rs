@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// A structured-metadata name: a string that clones without touching a reference count when
 /// it was [interned](MetadataName::interned).
@@ -34,14 +34,13 @@ pub enum MetadataName {
 }
 
 /// Every name interned so far; a name is leaked once and reused by later reloads.
-static INTERNED: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+static INTERNED: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
 
 impl MetadataName {
     /// The interned `name`: for names from the configuration (each distinct name is stored
     /// once for the life of the process, however often the configuration is reloaded).
     pub fn interned(name: &str) -> Self {
         let mut set = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
-        let set = set.get_or_insert_with(HashSet::new);
         match set.get(name) {
             Some(&s) => Self::Static(s),
             None => {
@@ -69,12 +68,6 @@ impl Deref for MetadataName {
     }
 }
 
-impl AsRef<str> for MetadataName {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl From<Arc<str>> for MetadataName {
     fn from(name: Arc<str>) -> Self {
         Self::Shared(Arc::new(name.to_string()))
@@ -87,12 +80,6 @@ impl From<&str> for MetadataName {
     }
 }
 
-impl From<String> for MetadataName {
-    fn from(name: String) -> Self {
-        Self::Shared(Arc::new(name))
-    }
-}
-
 impl PartialEq for MetadataName {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
@@ -101,21 +88,9 @@ impl PartialEq for MetadataName {
 
 impl Eq for MetadataName {}
 
-impl PartialEq<str> for MetadataName {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
 impl PartialEq<&str> for MetadataName {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl std::hash::Hash for MetadataName {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
     }
 }
 
